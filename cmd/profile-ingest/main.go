@@ -1,0 +1,63 @@
+// Command profile-ingest keeps SuprSend user profiles in sync with profile-mutation messages on
+// Kafka topics. Run it with --help for its subcommands.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/profile-ingest/profile-ingest/internal/buildinfo"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK       = 0 // the command did what it was asked
+	exitFailure  = 1 // a runtime failure: the broker, the API or the dead-letter topic gave up
+	exitUsage    = 2 // bad flags or configuration
+	exitRejected = 3 // explain: at least one input line was rejected
+)
+
+type cli struct {
+	Version versionCmd `cmd:"" help:"Print the version and user agent."`
+}
+
+type versionCmd struct{}
+
+func (versionCmd) Run() error {
+	fmt.Println(buildinfo.UserAgent())
+	return nil
+}
+
+func main() {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("profile-ingest"),
+		kong.Description("Keeps SuprSend user profiles in sync with profile mutations on Kafka."),
+		kong.UsageOnError(),
+		kong.Exit(func(code int) { os.Exit(code) }),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile-ingest:", err)
+		os.Exit(exitUsage)
+	}
+	ctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		parser.Errorf("%s", err)
+		os.Exit(exitUsage)
+	}
+	if err := ctx.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "profile-ingest:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// exitCode maps an error from a subcommand to the process's exit status.
+func exitCode(err error) int {
+	var coded interface{ ExitCode() int }
+	if ok := asExitCoder(err, &coded); ok {
+		return coded.ExitCode()
+	}
+	return exitFailure
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Runs a real single-node Apache Kafka 4.x (KRaft, broker+controller) on 127.0.0.1 for
+# development and tests. The broker's jars come from Maven Central through deploy/kafka/pom.xml
+# and are cached under .cache/kafka/ (git-ignored): the first start downloads, later starts reuse.
+#
+#   deploy/kafka/kafka.sh up       start (download once, format storage once, wait until ready)
+#   deploy/kafka/kafka.sh down     stop the broker this script started, by its recorded pid
+#   deploy/kafka/kafka.sh status   exit 0 when the broker started here is running
+#   deploy/kafka/kafka.sh with CMD start if not running, run CMD, stop only if this call started it
+#   deploy/kafka/kafka.sh clean    stop and delete the data (the download cache stays)
+#   deploy/kafka/kafka.sh fetch    download the jars only
+#
+# Environment: KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1),
+# KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m), KAFKA_READY_TIMEOUT seconds (default 90),
+# PROFILE_INGEST_CACHE (default <repo>/.cache), JAVA (default java on PATH).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+port=${KAFKA_PORT:-9092}
+cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
+cache=${PROFILE_INGEST_CACHE:-$repo/.cache}
+version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
+libs=$cache/kafka/$version/libs
+run=$cache/kafka/run-$port
+pidfile=$run/kafka.pid
+log=$run/kafka.log
+java=${JAVA:-java}
+
+say() { printf 'kafka.sh: %s\n' "$*" >&2; }
+
+fetch() {
+	if [[ -f $libs/.complete ]]; then
+		return 0
+	fi
+	command -v mvn >/dev/null || { say "mvn not found: install Maven (apt-get install maven)"; exit 1; }
+	say "downloading Apache Kafka $version and its dependencies from Maven Central into $libs (once)"
+	rm -rf "$libs.partial"
+	mvn -B -q -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
+		-DincludeScope=runtime -DoutputDirectory="$libs.partial" >&2
+	touch "$libs.partial/.complete"
+	rm -rf "$libs"
+	mv "$libs.partial" "$libs"
+}
+
+# running: the recorded pid is alive and is the broker this script started with this config.
+running() {
+	[[ -f $pidfile ]] || return 1
+	local pid
+	pid=$(<"$pidfile")
+	[[ -r /proc/$pid/cmdline ]] || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "kafka.Kafka $run/server.properties"
+}
+
+write_config() {
+	mkdir -p "$run/data"
+	cat >"$run/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$run/data
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.consumer.min.session.timeout.ms=1000
+group.min.session.timeout.ms=1000
+log.retention.hours=24
+PROPS
+	cat >"$run/log4j2.properties" <<PROPS
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.state.name = state.change.logger
+logger.state.level = warn
+PROPS
+}
+
+jvm_opts() {
+	# shellcheck disable=SC2206
+	jvm=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+		-Dlog4j2.configurationFile="$run/log4j2.properties" -cp "$libs/*")
+}
+
+up() {
+	if running; then
+		say "already running on 127.0.0.1:$port (pid $(<"$pidfile"))"
+		return 0
+	fi
+	if port_taken "$port" || port_taken "$cport"; then
+		say "127.0.0.1:$port or :$cport is taken by a process this script did not start (see $run);"
+		say "stop it, or choose other ports with KAFKA_PORT (and KAFKA_CONTROLLER_PORT)"
+		exit 1
+	fi
+	command -v "$java" >/dev/null || { say "java not found: Kafka $version needs Java 17 or newer"; exit 1; }
+	fetch
+	write_config
+	jvm_opts
+	build_ready
+	if [[ ! -f $run/data/meta.properties ]]; then
+		"$java" "${jvm[@]}" kafka.tools.StorageTool format --standalone -t "$(cluster_id)" \
+			-c "$run/server.properties" >>"$log" 2>&1 ||
+			{ say "formatting storage failed; last lines of $log:"; tail -n 30 "$log" >&2; exit 1; }
+	fi
+	say "starting Kafka $version on 127.0.0.1:$port (log: $log)"
+	# setsid: the broker outlives this script and ignores signals sent to the caller's group.
+	# The shell records its own pid and then becomes the JVM, so the pid file names the broker
+	# whether or not setsid had to fork.
+	rm -f "$pidfile"
+	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$java" "${jvm[@]}" \
+		kafka.Kafka "$run/server.properties" >>"$log" 2>&1 </dev/null &
+	for _ in $(seq 1 50); do [[ -s $pidfile ]] && break; sleep 0.1; done
+	wait_ready
+}
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# cluster_id is a fixed, valid KRaft cluster id per port: 16 bytes, url-safe base64 without padding.
+cluster_id() {
+	printf 'profile-ingest%02d' "$((port % 100))" | base64 | tr '+/' '-_' | tr -d '=\n'
+}
+
+# build_ready compiles the readiness probe (a kafka-go metadata request) once per change.
+build_ready() {
+	command -v go >/dev/null || { say "go not found: the readiness probe is a Go program"; exit 1; }
+	(cd "$repo" && go build -o "$cache/bin/kafka-ready" ./deploy/kafka/ready)
+}
+
+wait_ready() {
+	local deadline=$((SECONDS + ${KAFKA_READY_TIMEOUT:-90}))
+	while ((SECONDS < deadline)); do
+		if ! running; then
+			say "the broker exited during start-up; last lines of $log:"
+			tail -n 40 "$log" >&2
+			rm -f "$pidfile"
+			exit 1
+		fi
+		if "$cache/bin/kafka-ready" "127.0.0.1:$port" 2>/dev/null; then
+			say "ready on 127.0.0.1:$port"
+			return 0
+		fi
+		sleep 1
+	done
+	say "not ready within ${KAFKA_READY_TIMEOUT:-90}s; last lines of $log:"
+	tail -n 40 "$log" >&2
+	say "full log: $log"
+	exit 1
+}
+
+down() {
+	if ! running; then
+		rm -f "$pidfile"
+		say "not running on 127.0.0.1:$port"
+		return 0
+	fi
+	local pid
+	pid=$(<"$pidfile")
+	kill -TERM "$pid"
+	for _ in $(seq 1 60); do
+		running || break
+		sleep 0.5
+	done
+	if running; then
+		say "broker $pid did not stop in 30s; killing it"
+		kill -KILL "$pid"
+		sleep 1
+	fi
+	rm -f "$pidfile"
+	say "stopped"
+}
+
+with() {
+	local started=0 rc=0
+	if ! running; then
+		up
+		started=1
+	fi
+	export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$port}
+	"$@" || rc=$?
+	if ((started)); then down; fi
+	return "$rc"
+}
+
+case ${1:-} in
+	up) up ;;
+	down) down ;;
+	status) running ;;
+	fetch) fetch ;;
+	clean) down; rm -rf "$run" ;;
+	with) shift; [[ $# -gt 0 ]] || { say "usage: kafka.sh with CMD [ARGS...]"; exit 2; }; with "$@" ;;
+	*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -1,0 +1,322 @@
+package profile
+
+import (
+	"strconv"
+	"sync"
+	"time"
+)
+
+// decoder holds the scratch space of one Decode call; decoders are pooled.
+type decoder struct {
+	data    []byte
+	buf     []byte
+	members []member
+}
+
+var decoderPool = sync.Pool{New: func() any {
+	return &decoder{buf: make([]byte, 0, 2048), members: make([]member, 0, 16)}
+}}
+
+// Decode turns one message (a Kafka record's value) into the identity event to send, or
+// rejects it whole. The message is either a v1 message ({"distinct_id", "operations", ...}, see
+// docs/message-schema.md) or an identity event as an official SDK builds it (it has
+// "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and is
+// safe for concurrent use; it does not keep value.
+func Decode(value []byte, origin Origin, opts Options) (Event, error) {
+	if err := opts.Validate(); err != nil {
+		return Event{}, &Error{Reason: ReasonInvalidOptions, Msg: err.Error()}
+	}
+	if e := checkJSON(value); e != nil {
+		return Event{}, e
+	}
+	d := decoderPool.Get().(*decoder)
+	d.data = value
+	d.buf = d.buf[:0]
+	ev, e := d.decode(origin, opts)
+	d.data = nil
+	if cap(d.buf) <= 64<<10 {
+		decoderPool.Put(d)
+	}
+	if e != nil {
+		return Event{}, e
+	}
+	return ev, nil
+}
+
+// Top-level fields of both message forms.
+const (
+	fDistinctID = iota
+	fOperations // v1
+	fEventID    // v1
+	fTime       // v1
+	fSchema     // identity event
+	fInsertID   // identity event
+	fEventTime  // identity event: $time
+	fEnv        // identity event
+	fUserOps    // identity event: $user_operations
+	fProperties // identity event
+	nFields
+)
+
+var topFields = map[string]int{
+	"distinct_id": fDistinctID, "operations": fOperations, "event_id": fEventID, "time": fTime,
+	"$schema": fSchema, "$insert_id": fInsertID, "$time": fEventTime, "env": fEnv,
+	"$user_operations": fUserOps, "properties": fProperties,
+}
+
+var topFieldNames = [nFields]string{"distinct_id", "operations", "event_id", "time",
+	"$schema", "$insert_id", "$time", "env", "$user_operations", "properties"}
+
+type span struct{ vs, ve int }
+
+func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
+	data := d.data
+	start := skipWS(data, 0)
+	if data[start] != '{' {
+		return Event{}, messageErr("", "the message must be a JSON object, got "+kindName(data[start:]))
+	}
+	var f [nFields]span
+	for i := range f {
+		f[i].vs = -1
+	}
+	it := newObjIter(data, start)
+	for k, vs, ve, ok := it.next(); ok; k, vs, ve, ok = it.next() {
+		name := unquote(k)
+		id, known := topFields[string(name)]
+		if !known {
+			return Event{}, messageErr("", "unknown field "+quote(name))
+		}
+		if f[id].vs >= 0 {
+			return Event{}, messageErr("", "duplicate field "+quote(name))
+		}
+		f[id] = span{vs, ve}
+	}
+	event := f[fUserOps].vs >= 0
+	wrong := -1
+	for id := fOperations; id < nFields; id++ {
+		if f[id].vs >= 0 && (id >= fSchema) != event && (wrong < 0 || f[id].vs < f[wrong].vs) {
+			wrong = id
+		}
+	}
+	if wrong >= 0 {
+		if event {
+			return Event{}, messageErr("", "field "+strconv.Quote(topFieldNames[wrong])+" is not allowed in an identity event (a message with $user_operations)")
+		}
+		return Event{}, messageErr("", "unknown field "+strconv.Quote(topFieldNames[wrong])+" (identity-event fields need $user_operations)")
+	}
+	val := func(id int) []byte { return data[f[id].vs:f[id].ve] }
+
+	if f[fDistinctID].vs < 0 {
+		return Event{}, messageErr("distinct_id", "is missing")
+	}
+	v := val(fDistinctID)
+	if v[0] != '"' {
+		return Event{}, messageErr("distinct_id", "must be a non-empty string, got "+kindName(v))
+	}
+	distinctID := trim(unquote(v))
+	if len(distinctID) == 0 {
+		return Event{}, messageErr("distinct_id", "must be a non-empty string, got "+quote(unquote(v)))
+	}
+
+	var insertID string
+	ms := int64(-1)
+	opsField := fOperations
+	if event {
+		opsField = fUserOps
+		if f[fSchema].vs >= 0 {
+			if v := val(fSchema); string(v) != `"2"` {
+				return Event{}, messageErr("$schema", "must be \"2\", got "+describe(v))
+			}
+		}
+		if f[fInsertID].vs >= 0 {
+			id, e := eventID(val(fInsertID), "$insert_id")
+			if e != nil {
+				return Event{}, e
+			}
+			insertID = id
+		}
+		if f[fEventTime].vs >= 0 {
+			v := val(fEventTime)
+			if v[0] == '"' {
+				return Event{}, messageErr("$time", "must be epoch milliseconds (a number), got a string")
+			}
+			t, e := parseTime(v, "$time")
+			if e != nil {
+				return Event{}, e
+			}
+			ms = t
+		}
+		if f[fEnv].vs >= 0 {
+			v := val(fEnv)
+			if v[0] != '"' || string(unquote(v)) != opts.WorkspaceKey {
+				return Event{}, messageErr("env", describe(v)+" is not the workspace key this worker sends to")
+			}
+		}
+		if f[fProperties].vs >= 0 {
+			if e := checkProperties(data, f[fProperties]); e != nil {
+				return Event{}, e
+			}
+		}
+	} else {
+		if f[fEventID].vs >= 0 {
+			id, e := eventID(val(fEventID), "event_id")
+			if e != nil {
+				return Event{}, e
+			}
+			insertID = id
+		}
+		if f[fTime].vs >= 0 {
+			t, e := parseTime(val(fTime), "time")
+			if e != nil {
+				return Event{}, e
+			}
+			ms = t
+		}
+	}
+	if f[opsField].vs < 0 {
+		return Event{}, messageErr(topFieldNames[opsField], "is missing")
+	}
+	if v := val(opsField); v[0] != '[' {
+		return Event{}, messageErr(topFieldNames[opsField], "must be an array of operations, got "+kindName(v))
+	}
+	if insertID == "" {
+		insertID = InsertIDFor(origin)
+	}
+	if ms < 0 {
+		t := origin.Timestamp
+		if t.IsZero() {
+			t = time.Now()
+		}
+		ms = t.UnixMilli()
+	}
+
+	b := d.buf
+	b = append(b, `{"$schema":"2","$insert_id":`...)
+	b = appendString(b, insertID)
+	b = append(b, `,"$time":`...)
+	b = strconv.AppendInt(b, ms, 10)
+	b = append(b, `,"env":`...)
+	b = appendString(b, opts.WorkspaceKey)
+	b = append(b, `,"distinct_id":`...)
+	b = appendString(b, distinctID)
+	b = append(b, `,"$user_operations":[`...)
+	d.buf = b
+	ai := newArrIter(data, f[opsField].vs)
+	n := 0
+	for vs, ve, ok := ai.next(); ok; vs, ve, ok = ai.next() {
+		if n > 0 {
+			d.buf = append(d.buf, ',')
+		}
+		var e *Error
+		if event {
+			e = d.eventOp(n, vs, ve)
+		} else {
+			e = d.v1Op(n, vs, ve)
+		}
+		if e != nil {
+			return Event{}, e
+		}
+		n++
+	}
+	b = append(d.buf, `],"properties":{"$ss_sdk_version":`...)
+	b = appendString(b, opts.UserAgent)
+	b = append(b, `}}`...)
+	d.buf = b
+	if len(b) > MaxEventBytes {
+		return Event{}, &Error{Reason: ReasonTooLarge, Msg: "the event is " + strconv.Itoa(len(b)) +
+			" bytes as it would be sent, over the limit of " + strconv.Itoa(MaxEventBytes)}
+	}
+	body := make([]byte, len(b))
+	copy(body, b)
+	return Event{
+		DistinctID: string(distinctID),
+		InsertID:   insertID,
+		Time:       time.UnixMilli(ms).UTC(),
+		Body:       body,
+	}, nil
+}
+
+// describe names a value for an error: a string quoted (and cut), else its type.
+func describe(v []byte) string {
+	if v[0] == '"' {
+		return quote(unquote(v))
+	}
+	return kindName(v)
+}
+
+func eventID(v []byte, field string) (string, *Error) {
+	if v[0] != '"' {
+		return "", messageErr(field, "must be a non-empty string, got "+kindName(v))
+	}
+	s := unquote(v)
+	switch {
+	case len(trim(s)) == 0:
+		return "", messageErr(field, "must be a non-empty string, got "+quote(s))
+	case len(s) > maxEventIDBytes:
+		return "", messageErr(field, quote(s)+" is longer than "+strconv.Itoa(maxEventIDBytes)+" bytes")
+	}
+	return string(s), nil
+}
+
+// checkProperties accepts the properties of an SDK-built event: an object whose only key is
+// $ss_sdk_version. This worker replaces its value with its own user agent.
+func checkProperties(data []byte, s span) *Error {
+	v := data[s.vs:s.ve]
+	if v[0] != '{' {
+		return messageErr("properties", "must be an object, got "+kindName(v))
+	}
+	it := newObjIter(data, s.vs)
+	for k, _, _, ok := it.next(); ok; k, _, _, ok = it.next() {
+		if name := unquote(k); string(name) != "$ss_sdk_version" {
+			return messageErr("properties", "unknown property "+quote(name)+" (only $ss_sdk_version is allowed; it is replaced by this worker's)")
+		}
+	}
+	return nil
+}
+
+// eventOp validates and appends one element of an SDK-built event's $user_operations.
+func (d *decoder) eventOp(idx, vs, ve int) *Error {
+	l := loc{list: "$user_operations", idx: idx}
+	v := d.data[vs:ve]
+	if v[0] != '{' {
+		return l.err("must be an object of $set, $set_once, $add, $append, $remove or $unset, got " + kindName(v))
+	}
+	d.buf = append(d.buf, '{')
+	var seen [opRemove + 1]bool
+	n := 0
+	it := newObjIter(d.data, vs)
+	for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
+		name := unquote(k)
+		kind, known := eventOpKeys[string(name)]
+		if !known {
+			return l.err("unknown key " + quote(name) + " (an operation has $set, $set_once, $add, $append, $remove or $unset)")
+		}
+		ol := l
+		ol.name = opKey(kind)
+		if seen[kind] {
+			return ol.err("duplicate key")
+		}
+		seen[kind] = true
+		if n > 0 {
+			d.buf = append(d.buf, ',')
+		}
+		d.buf = append(d.buf, '"')
+		d.buf = append(d.buf, ol.name...)
+		d.buf = append(d.buf, `":`...)
+		var e *Error
+		if kind == opUnset {
+			e = d.unsetList(ol, mvs, mve, false)
+		} else {
+			e = d.kvObject(ol, kind, mvs, mve)
+		}
+		if e != nil {
+			return e
+		}
+		n++
+	}
+	if n == 0 {
+		return l.err("must not be empty")
+	}
+	d.buf = append(d.buf, '}')
+	return nil
+}

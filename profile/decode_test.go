@@ -1,0 +1,188 @@
+package profile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeEvent(t *testing.T) {
+	opts := Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/test"}
+	origin := Origin{Topic: "profiles", Partition: 3, Offset: 42, Timestamp: time.UnixMilli(1700000000123)}
+	derived := InsertIDFor(origin)
+	tests := []struct {
+		name     string
+		message  string
+		wantBody string
+		wantTime int64
+	}{
+		{
+			name:     "v1 message, insert id and time from the record",
+			message:  `{"distinct_id":"  u-42 ","operations":[{"add_email":" a@example.com "},{"set":{"plan":"pro"}},{"unset":["$sms"]}]}`,
+			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1700000000123,"env":"WS","distinct_id":"u-42","$user_operations":[{"$append":{"$email":"a@example.com"}},{"$set":{"plan":"pro"}},{"$unset":["$sms"]}],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1700000000123,
+		},
+		{
+			name:     "event_id and RFC 3339 time, fields in any order",
+			message:  `{"time":"2024-05-01T12:00:00.5+02:00","operations":[],"event_id":"evt-1","distinct_id":"u"}`,
+			wantBody: `{"$schema":"2","$insert_id":"evt-1","$time":1714557600500,"env":"WS","distinct_id":"u","$user_operations":[],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1714557600500,
+		},
+		{
+			name:     "epoch milliseconds",
+			message:  `{"distinct_id":"u","operations":[],"time":1714557600500}`,
+			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1714557600500,"env":"WS","distinct_id":"u","$user_operations":[],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1714557600500,
+		},
+		{
+			name: "user objects keep their key order and characters; white space dropped",
+			message: "{\"distinct_id\":\"u\",\"operations\":[{\"set\" : {\"z\": 1, \"a\" : {\"y\": [1, 2], \"b\": \"<&> \\u00e9\"}, \"m\": null}}," +
+				"{\"append\": {\"tags\": \"x y\"}}]}",
+			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1700000000123,"env":"WS","distinct_id":"u","$user_operations":[{"$set":{"z":1,"a":{"y":[1,2],"b":"<&> \u00e9"},"m":null}},{"$append":{"tags":"x y"}}],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1700000000123,
+		},
+		{
+			name:     "escaped keys are decoded, trimmed and re-encoded without HTML escaping",
+			message:  `{"distinct_id":"u\u003c1\u003e","operations":[{"set":{" \u0041b ":"<b>"}},{"set_preferred_language":"\u0065n"}]}`,
+			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1700000000123,"env":"WS","distinct_id":"u<1>","$user_operations":[{"$set":{"Ab":"<b>"}},{"$set":{"$preferred_language":"en"}}],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1700000000123,
+		},
+		{
+			name:     "providers: lower-cased, defaulted, $pushvendor renamed, provider put after the token",
+			message:  `{"distinct_id":"u","operations":[{"add_androidpush":{"provider":"XIAOMI","token":"t1"}},{"add_iospush":{"token":"t2"}},{"remove":{"$pushvendor":"oppo","$androidpush":"t3","tags":"a"}}]}`,
+			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1700000000123,"env":"WS","distinct_id":"u","$user_operations":[{"$append":{"$androidpush":"t1","$id_provider":"xiaomi"}},{"$append":{"$iospush":"t2","$id_provider":"apns"}},{"$remove":{"$androidpush":"t3","$id_provider":"oppo","tags":"a"}}],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1700000000123,
+		},
+		{
+			name:     "identity event: missing env, $insert_id and $time filled, properties replaced",
+			message:  `{"distinct_id":"u","$user_operations":[{"$set":{"a":1},"$unset":["b"]}],"properties":{"$ss_sdk_version":"suprsend/0.12.0;python/3.11.7"}}`,
+			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1700000000123,"env":"WS","distinct_id":"u","$user_operations":[{"$set":{"a":1},"$unset":["b"]}],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1700000000123,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := Decode([]byte(tc.message), origin, opts)
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			if string(ev.Body) != tc.wantBody {
+				t.Errorf("body\n got %s\nwant %s", ev.Body, tc.wantBody)
+			}
+			if ev.Time.UnixMilli() != tc.wantTime {
+				t.Errorf("Time = %d, want %d", ev.Time.UnixMilli(), tc.wantTime)
+			}
+			if !strings.Contains(string(ev.Body), `"$insert_id":"`+ev.InsertID+`"`) {
+				t.Errorf("InsertID %q is not the body's", ev.InsertID)
+			}
+			if !strings.Contains(string(ev.Body), `"distinct_id":"`+ev.DistinctID+`"`) {
+				t.Errorf("DistinctID %q is not the body's", ev.DistinctID)
+			}
+		})
+	}
+}
+
+func TestInsertIDIsDeterministic(t *testing.T) {
+	// The namespace is documented as a UUIDv5 of a fixed URL; changing it would make replays
+	// after an upgrade send new ids.
+	if got := InsertIDNamespace.String(); got != "0013f0dc-3533-5c5a-942a-4c7f359e009c" {
+		t.Fatalf("namespace changed: %s", got)
+	}
+	o := Origin{Topic: "profiles", Partition: 3, Offset: 42}
+	if got, want := InsertIDFor(o), "1c34d336-6e57-5930-940a-1f86b284606d"; got != want {
+		t.Errorf("InsertIDFor(profiles/3/42) = %s, want %s", got, want)
+	}
+	msg := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}]}`)
+	a, _ := Decode(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
+	b, _ := Decode(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
+	c, _ := Decode(msg, Origin{Topic: "p", Partition: 1, Offset: 8, Timestamp: time.Unix(1, 0)}, testOpts)
+	if string(a.Body) != string(b.Body) {
+		t.Error("a replay of the same record gives a different event")
+	}
+	if a.InsertID == c.InsertID {
+		t.Error("two records share an $insert_id")
+	}
+}
+
+func TestSizeLimit(t *testing.T) {
+	// pad grows the event one byte at a time; find the sizes around the limit.
+	base := `{"distinct_id":"u","operations":[{"set":{"pad":"`
+	for _, size := range []int{MaxEventBytes, MaxEventBytes + 1} {
+		ev, err := Decode([]byte(base+`"}}]}`), testOrigin, testOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pad := strings.Repeat("x", size-len(ev.Body))
+		ev, err = Decode([]byte(base+pad+`"}}]}`), testOrigin, testOpts)
+		if size == MaxEventBytes {
+			if err != nil || len(ev.Body) != MaxEventBytes {
+				t.Errorf("an event of exactly %d bytes: len %d, err %v", MaxEventBytes, len(ev.Body), err)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.Reason != ReasonTooLarge ||
+			e.Error() != "the event is 10241 bytes as it would be sent, over the limit of 10240" {
+			t.Errorf("an event of 10241 bytes: got %v", err)
+		}
+	}
+}
+
+func TestLanguageCodesMatchReference(t *testing.T) {
+	path := filepath.Join("..", "..", "shared", "reference", "lang_codes.txt")
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		t.Skipf("SKIP: %s is absent", path)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Fields(string(b))
+	got := LanguageCodes()
+	if len(want) != 183 || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("language codes differ from %s: got %d, want %d", path, len(got), len(want))
+	}
+	for _, c := range want {
+		if !validLanguage([]byte(c)) {
+			t.Errorf("%q refused", c)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"ok", Options{WorkspaceKey: "k", UserAgent: "ua"}, ""},
+		{"no workspace key", Options{UserAgent: "ua"}, "profile: Options.WorkspaceKey is empty"},
+		{"space in workspace key", Options{WorkspaceKey: "a b", UserAgent: "ua"}, "profile: Options.WorkspaceKey has a space or control character"},
+		{"no user agent", Options{WorkspaceKey: "k"}, "profile: Options.UserAgent is empty"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.opts.Validate()
+			if got := errString(err); got != tc.want {
+				t.Fatalf("Validate() = %q, want %q", got, tc.want)
+			}
+			if err != nil {
+				_, derr := Decode([]byte(`{}`), testOrigin, tc.opts)
+				var e *Error
+				if !errors.As(derr, &e) || e.Reason != ReasonInvalidOptions || e.Code() != 500 {
+					t.Errorf("Decode with bad options: %v", derr)
+				}
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

@@ -1,0 +1,113 @@
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MaxEventBytes is the largest identity event SuprSend accepts, measured on the exact bytes
+// sent (the SDKs allow 10240 and refuse 10241).
+const MaxEventBytes = 10240
+
+// Origin is where a message came from: its Kafka record.
+type Origin struct {
+	Topic     string
+	Partition int
+	Offset    int64
+	Timestamp time.Time // the record's timestamp: the event's $time when the message has none
+}
+
+// Options are what Decode needs besides the message.
+type Options struct {
+	// WorkspaceKey is the SuprSend workspace key, sent as the event's "env". Required.
+	WorkspaceKey string
+	// UserAgent names this worker and its version, sent as properties.$ss_sdk_version.
+	// Required; the worker passes buildinfo.UserAgent().
+	UserAgent string
+}
+
+// Validate reports the first field of o that is unusable.
+func (o Options) Validate() error {
+	switch {
+	case o.WorkspaceKey == "":
+		return errors.New("profile: Options.WorkspaceKey is empty")
+	case !printable(o.WorkspaceKey):
+		return errors.New("profile: Options.WorkspaceKey has a space or control character")
+	case o.UserAgent == "":
+		return errors.New("profile: Options.UserAgent is empty")
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Event is the SuprSend identity event a message becomes.
+type Event struct {
+	DistinctID string    // trimmed
+	InsertID   string    // $insert_id: the message's event_id, or a UUIDv5 of its Origin
+	Time       time.Time // $time, to the millisecond
+	Body       []byte    // the exact compact JSON object that will be sent; len(Body) <= MaxEventBytes
+}
+
+// InsertIDNamespace is the UUIDv5 namespace of derived $insert_ids: InsertIDFor(o) is
+// uuid.NewSHA1(InsertIDNamespace, "<topic>/<partition>/<offset>"). It is
+// uuid.NewSHA1(uuid.NameSpaceURL, "https://github.com/profile-ingest/profile-ingest/insert-id")
+// and must never change: a replay after an upgrade must send the same ids.
+var InsertIDNamespace = uuid.MustParse("0013f0dc-3533-5c5a-942a-4c7f359e009c")
+
+// InsertIDFor returns the $insert_id of a message without an event_id read from o.
+func InsertIDFor(o Origin) string {
+	var b [128]byte
+	name := append(b[:0], o.Topic...)
+	name = append(name, '/')
+	name = strconv.AppendInt(name, int64(o.Partition), 10)
+	name = append(name, '/')
+	name = strconv.AppendInt(name, o.Offset, 10)
+	return uuid.NewSHA1(InsertIDNamespace, name).String()
+}
+
+// maxTimeMillis is 9999-12-31T23:59:59.999Z.
+const maxTimeMillis = 253402300799999
+
+// maxEventIDBytes bounds a message's event_id.
+const maxEventIDBytes = 255
+
+func parseTime(v []byte, field string) (int64, *Error) {
+	switch v[0] {
+	case '"':
+		s := unquote(v)
+		t, err := time.Parse(time.RFC3339Nano, string(s))
+		if err != nil {
+			return 0, messageErr(field, quote(s)+" is not an RFC 3339 time (e.g. \"2024-05-01T12:00:00Z\") or epoch milliseconds")
+		}
+		ms := t.UnixMilli()
+		if ms < 0 || ms > maxTimeMillis {
+			return 0, messageErr(field, quote(s)+" is out of range: it must lie between 1970 and 9999")
+		}
+		return ms, nil
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		ms, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || ms < 0 || ms > maxTimeMillis {
+			return 0, messageErr(field, quote(v)+" is not epoch milliseconds: a whole number from 0 to "+strconv.Itoa(maxTimeMillis))
+		}
+		return ms, nil
+	}
+	return 0, messageErr(field, "must be an RFC 3339 time string or epoch milliseconds, got "+kindName(v))
+}
+
+// String shows the event for logs: its ids and size, never its body.
+func (e Event) String() string {
+	return fmt.Sprintf("event{distinct_id=%q insert_id=%s time=%s bytes=%d}", e.DistinctID, e.InsertID,
+		e.Time.UTC().Format(time.RFC3339Nano), len(e.Body))
+}

@@ -1,0 +1,61 @@
+package profile
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// FuzzDecode checks that Decode never panics, returns only *Error, and that every event it
+// accepts is compact valid JSON within the size limit that decodes back to itself.
+func FuzzDecode(f *testing.F) {
+	for _, tc := range vectorCases {
+		f.Add([]byte(tc.message))
+	}
+	for _, tc := range rejectCases {
+		if len(tc.message) < 4096 {
+			f.Add([]byte(tc.message))
+		}
+	}
+	f.Add([]byte(smallMessage))
+	f.Add([]byte(`{"distinct_id":"u","$user_operations":[{"$append":{"$androidpush":"t","$pushvendor":"xiaomi"},"$unset":["a"]}],"$time":1,"env":"WS"}`))
+	f.Add([]byte(`{"distinct_id":"u","operations":[{"append":{"$webpush":{"endpoint":"e"},"$id_provider":"VAPID"}},{"remove":{"$slack":{"user_id":"U1"}}}],"time":"2024-01-01T00:00:00Z","event_id":"e1"}`))
+	f.Add([]byte(`{"distinct_id":"\u00a0u\u2028","operations":[{"set":{"k\ud83d\ude00":"\ud800","a":[{"b":{}}]}}]}`))
+	opts := Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/fuzz"}
+	origin := Origin{Topic: "t", Partition: 1, Offset: 2, Timestamp: time.UnixMilli(1700000000000)}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		// checkJSON must agree with the standard library, depth limit aside.
+		if e := checkJSON(value); (e == nil) != (utf8.Valid(value) && json.Valid(value)) && !strings.Contains(errString(e), "nested deeper") {
+			t.Fatalf("checkJSON = %v, encoding/json disagrees on %q", e, value)
+		}
+		ev, err := Decode(value, origin, opts)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Reason == "" || e.Msg == "" {
+				t.Fatalf("bad error %T %v", err, err)
+			}
+			if ev.Body != nil {
+				t.Fatal("body with an error")
+			}
+			return
+		}
+		if len(ev.Body) > MaxEventBytes || !json.Valid(ev.Body) {
+			t.Fatalf("bad body %q", ev.Body)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, ev.Body); err != nil || !bytes.Equal(buf.Bytes(), ev.Body) {
+			t.Fatalf("body is not compact: %s", ev.Body)
+		}
+		again, err := Decode(ev.Body, Origin{}, opts)
+		if err != nil {
+			t.Fatalf("the event is refused as input: %v\n%s\n(from %q)", err, ev.Body, value)
+		}
+		if !bytes.Equal(again.Body, ev.Body) {
+			t.Fatalf("not a fixed point:\n%s\n%s", ev.Body, again.Body)
+		}
+	})
+}

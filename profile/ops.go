@@ -1,0 +1,321 @@
+package profile
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// This file turns operations into elements of $user_operations, exactly as the SDK builds them
+// for the same call, validating on the way.
+
+type opKind uint8
+
+const (
+	opAddChannel opKind = iota + 1
+	opRemoveChannel
+	opUnset
+	opLanguage
+	opTimezone
+	opSet
+	opSetOnce
+	opIncrement
+	opAppend
+	opRemove
+)
+
+type opSpec struct {
+	name string
+	kind opKind
+	ch   channel
+}
+
+// v1OpList is every v1 operation: its name (the SDK method) and what it does.
+var v1OpList = []opSpec{
+	{"add_email", opAddChannel, chEmail}, {"remove_email", opRemoveChannel, chEmail},
+	{"add_sms", opAddChannel, chSMS}, {"remove_sms", opRemoveChannel, chSMS},
+	{"add_whatsapp", opAddChannel, chWhatsApp}, {"remove_whatsapp", opRemoveChannel, chWhatsApp},
+	{"add_androidpush", opAddChannel, chAndroidPush}, {"remove_androidpush", opRemoveChannel, chAndroidPush},
+	{"add_iospush", opAddChannel, chIOSPush}, {"remove_iospush", opRemoveChannel, chIOSPush},
+	{"add_webpush", opAddChannel, chWebPush}, {"remove_webpush", opRemoveChannel, chWebPush},
+	{"add_slack", opAddChannel, chSlack}, {"remove_slack", opRemoveChannel, chSlack},
+	{"add_ms_teams", opAddChannel, chMSTeams}, {"remove_ms_teams", opRemoveChannel, chMSTeams},
+	{name: "unset", kind: opUnset},
+	{name: "set_preferred_language", kind: opLanguage},
+	{name: "set_timezone", kind: opTimezone},
+	{name: "set", kind: opSet},
+	{name: "set_once", kind: opSetOnce},
+	{name: "increment", kind: opIncrement},
+	{name: "append", kind: opAppend},
+	{name: "remove", kind: opRemove},
+}
+
+var v1Ops = func() map[string]*opSpec {
+	m := make(map[string]*opSpec, len(v1OpList))
+	for i := range v1OpList {
+		m[v1OpList[i].name] = &v1OpList[i]
+	}
+	return m
+}()
+
+// OperationNames returns the names of the v1 operations, sorted.
+func OperationNames() []string {
+	names := make([]string, 0, len(v1OpList))
+	for _, op := range v1OpList {
+		names = append(names, op.name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// identity-event op keys, in the order the SDK writes them.
+var eventOpKeys = map[string]opKind{
+	"$set": opSet, "$set_once": opSetOnce, "$add": opIncrement,
+	"$append": opAppend, "$remove": opRemove, "$unset": opUnset,
+}
+
+func opKey(k opKind) string {
+	switch k {
+	case opSet, opLanguage, opTimezone:
+		return "$set"
+	case opSetOnce:
+		return "$set_once"
+	case opIncrement:
+		return "$add"
+	case opAppend, opAddChannel:
+		return "$append"
+	case opRemove, opRemoveChannel:
+		return "$remove"
+	default:
+		return "$unset"
+	}
+}
+
+// member is one key and value of an object being converted.
+type member struct {
+	key    []byte // unescaped and trimmed
+	vs, ve int
+}
+
+// v1Op appends the $user_operations element for the v1 operation at data[vs:ve].
+func (d *decoder) v1Op(idx, vs, ve int) *Error {
+	l := loc{list: "operations", idx: idx}
+	v := d.data[vs:ve]
+	if v[0] != '{' {
+		return l.err("must be an object with one key naming the operation, got " + kindName(v))
+	}
+	it := newObjIter(d.data, vs)
+	rawName, ovs, ove, ok := it.next()
+	if !ok {
+		return l.err("must be an object with one key naming the operation, got an empty object")
+	}
+	if k2, _, _, more := it.next(); more {
+		n := 2
+		for _, _, _, more := it.next(); more; _, _, _, more = it.next() {
+			n++
+		}
+		return l.err("must have exactly one key naming the operation, got " + strconv.Itoa(n) +
+			" (" + quote(unquote(rawName)) + ", " + quote(unquote(k2)) + ")")
+	}
+	name := unquote(rawName)
+	spec, ok := v1Ops[string(name)]
+	if !ok {
+		return l.err("unknown operation " + quote(name))
+	}
+	l.name = spec.name
+	val := d.data[ovs:ove]
+
+	d.buf = append(d.buf, `{"`...)
+	d.buf = append(d.buf, opKey(spec.kind)...)
+	d.buf = append(d.buf, `":`...)
+	var err *Error
+	switch spec.kind {
+	case opAddChannel, opRemoveChannel:
+		d.buf = append(d.buf, '{')
+		err = d.v1Channel(l, spec.ch, ovs, ove)
+		d.buf = append(d.buf, '}')
+	case opUnset:
+		err = d.unsetList(l, ovs, ove, true)
+	case opLanguage:
+		if val[0] != '"' {
+			return l.err("must be a language code string, got " + kindName(val))
+		}
+		s := unquote(val)
+		if !validLanguage(s) {
+			return l.err(quote(s) + " is not a supported language code (one of the 183 ISO 639-1 codes, e.g. \"en\")")
+		}
+		d.buf = append(d.buf, `{"$preferred_language":`...)
+		d.buf = appendString(d.buf, s)
+		d.buf = append(d.buf, '}')
+	case opTimezone:
+		if err := checkTimezone(l, val); err != nil {
+			return err
+		}
+		d.buf = append(d.buf, `{"$timezone":`...)
+		d.buf = appendString(d.buf, unquote(val))
+		d.buf = append(d.buf, '}')
+	default:
+		err = d.kvObject(l, spec.kind, ovs, ove)
+	}
+	d.buf = append(d.buf, '}')
+	return err
+}
+
+func checkTimezone(l loc, val []byte) *Error {
+	if val[0] != '"' {
+		return l.err("must be a time zone name string, got " + kindName(val))
+	}
+	if len(trim(unquote(val))) == 0 {
+		return l.err("must be a non-empty time zone name, e.g. \"America/New_York\"")
+	}
+	return nil
+}
+
+// v1Channel appends the members of an add_*/remove_* op: the channel key and value, and the
+// provider for push channels. The value is a string, or for android and ios push also
+// {"token": ..., "provider": ...}; an object for webpush, slack and ms_teams.
+func (d *decoder) v1Channel(l loc, ch channel, vs, ve int) *Error {
+	val := d.data[vs:ve]
+	if (ch == chAndroidPush || ch == chIOSPush) && val[0] == '{' {
+		tvs, pvs, pve := -1, -1, -1
+		tve := -1
+		it := newObjIter(d.data, vs)
+		for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
+			switch string(unquote(k)) {
+			case "token":
+				if tvs >= 0 {
+					return l.err(`duplicate key "token"`)
+				}
+				tvs, tve = mvs, mve
+			case "provider":
+				if pvs >= 0 {
+					return l.err(`duplicate key "provider"`)
+				}
+				pvs, pve = mvs, mve
+			default:
+				return l.err("unknown key " + quote(unquote(k)) + `: the object form is {"token": ..., "provider": ...}`)
+			}
+		}
+		if tvs < 0 {
+			return l.err(`missing "token": the object form is {"token": ..., "provider": ...}`)
+		}
+		return d.channelValue(l.withKey([]byte("token")), l.withKey([]byte("provider")), ch, tvs, tve, pvs, pve)
+	}
+	return d.channelValue(l, l, ch, vs, ve, -1, -1)
+}
+
+// channelValue validates the value of channel ch at data[vs:ve] (and, for push channels, the
+// provider at data[pvs:pve] when pvs >= 0) and appends `"$key":value[,"$id_provider":p]`.
+// Errors of the value are reported at l, errors of the provider at pl.
+func (d *decoder) channelValue(l, pl loc, ch channel, vs, ve, pvs, pve int) *Error {
+	val := d.data[vs:ve]
+	d.buf = append(d.buf, '"')
+	d.buf = append(d.buf, channelKeys[ch]...)
+	d.buf = append(d.buf, `":`...)
+	switch ch {
+	case chEmail, chSMS, chWhatsApp, chAndroidPush, chIOSPush:
+		if val[0] != '"' {
+			return l.err("must be a non-empty string, got " + kindName(val))
+		}
+		s := trim(unquote(val))
+		if len(s) == 0 {
+			return l.err("must be a non-empty string")
+		}
+		var msg string
+		switch ch {
+		case chEmail:
+			msg = checkEmail(s)
+		case chSMS, chWhatsApp:
+			msg = checkMobile(s)
+		}
+		if msg != "" {
+			return l.err(msg)
+		}
+		d.buf = appendString(d.buf, s)
+	default: // webpush, slack, ms_teams: a non-empty object
+		if val[0] != '{' {
+			return l.err("must be a non-empty object, got " + kindName(val))
+		}
+		if it := newObjIter(d.data, vs); !hasNext(&it) {
+			return l.err("must be a non-empty object, got {}")
+		}
+		d.buf = appendCompact(d.buf, val)
+	}
+	if !ch.push() {
+		return nil
+	}
+	providers := pushProviders(ch)
+	p := []byte(nil)
+	if pvs >= 0 {
+		switch pv := d.data[pvs:pve]; pv[0] {
+		case 'n':
+		case '"':
+			p = unquote(pv)
+		default:
+			return pl.err("provider must be a string (" + strings.Join(providers, ", ") + "), got " + kindName(pv))
+		}
+	}
+	d.buf = append(d.buf, `,"$id_provider":`...)
+	if len(p) == 0 {
+		d.buf = appendString(d.buf, providers[0])
+		return nil
+	}
+	lp := strings.ToLower(string(p))
+	for _, ok := range providers {
+		if lp == ok {
+			d.buf = appendString(d.buf, ok)
+			return nil
+		}
+	}
+	return pl.err(quote(p) + " is not a supported " + channelName(ch) + " provider (" + strings.Join(providers, ", ") + ")")
+}
+
+func hasNext(it *objIter) bool {
+	_, _, _, ok := it.next()
+	return ok
+}
+
+// unsetList appends the $unset list for a key or (when oneString) a list of keys. Keys are
+// trimmed and must not be empty; channel keys such as "$email" are allowed, as in the SDK.
+func (d *decoder) unsetList(l loc, vs, ve int, oneString bool) *Error {
+	val := d.data[vs:ve]
+	if val[0] == '"' && oneString {
+		k := trim(unquote(val))
+		if len(k) == 0 {
+			return l.err("key must not be empty")
+		}
+		d.buf = append(d.buf, '[')
+		d.buf = appendString(d.buf, k)
+		d.buf = append(d.buf, ']')
+		return nil
+	}
+	if val[0] != '[' {
+		if oneString {
+			return l.err("must be a key or a list of keys, got " + kindName(val))
+		}
+		return l.err("must be a list of keys, got " + kindName(val))
+	}
+	d.buf = append(d.buf, '[')
+	it := newArrIter(d.data, vs)
+	n := 0
+	for evs, eve, ok := it.next(); ok; evs, eve, ok = it.next() {
+		e := d.data[evs:eve]
+		if e[0] != '"' {
+			return l.err("element " + strconv.Itoa(n) + " must be a key string, got " + kindName(e))
+		}
+		k := trim(unquote(e))
+		if len(k) == 0 {
+			return l.err("element " + strconv.Itoa(n) + ": key must not be empty")
+		}
+		if n > 0 {
+			d.buf = append(d.buf, ',')
+		}
+		d.buf = appendString(d.buf, k)
+		n++
+	}
+	if n == 0 {
+		return l.err("must name at least one key, got []")
+	}
+	d.buf = append(d.buf, ']')
+	return nil
+}

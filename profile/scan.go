@@ -1,0 +1,282 @@
+package profile
+
+import (
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// This file walks JSON that has already been checked by checkJSON: the helpers below trust
+// their input to be one valid JSON text and never fail. They work on offsets into the input so
+// that values can be copied to the event as given, keys in the order given.
+
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipWS(data []byte, i int) int {
+	for i < len(data) && isWS(data[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the offset just past the string whose opening quote is at i.
+func skipString(data []byte, i int) int {
+	i++
+	for i < len(data) {
+		c := data[i]
+		if c == '"' {
+			return i + 1
+		}
+		if c == '\\' {
+			i += 2
+			continue
+		}
+		i++
+	}
+	return i
+}
+
+// skipValue returns the offset just past the value that starts at i (no leading space).
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = skipString(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(data) {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// kindName names the JSON type of the value starting at data[0], for error messages.
+func kindName(v []byte) string {
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
+
+// objIter iterates over the members of the object at data[start] ('{').
+type objIter struct {
+	data []byte
+	pos  int
+}
+
+func newObjIter(data []byte, start int) objIter { return objIter{data: data, pos: start + 1} }
+
+// next returns the raw key (with quotes) and the value's span, or ok=false at the end.
+func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
+	d := it.data
+	i := skipWS(d, it.pos)
+	if d[i] == ',' {
+		i = skipWS(d, i+1)
+	}
+	if d[i] == '}' {
+		it.pos = i
+		return nil, 0, 0, false
+	}
+	ke := skipString(d, i)
+	key = d[i:ke]
+	i = skipWS(d, ke)
+	i = skipWS(d, i+1) // past ':'
+	vs = i
+	ve = skipValue(d, i)
+	it.pos = ve
+	return key, vs, ve, true
+}
+
+// arrIter iterates over the elements of the array at data[start] ('[').
+type arrIter struct {
+	data []byte
+	pos  int
+}
+
+func newArrIter(data []byte, start int) arrIter { return arrIter{data: data, pos: start + 1} }
+
+func (it *arrIter) next() (vs, ve int, ok bool) {
+	d := it.data
+	i := skipWS(d, it.pos)
+	if d[i] == ',' {
+		i = skipWS(d, i+1)
+	}
+	if d[i] == ']' {
+		it.pos = i
+		return 0, 0, false
+	}
+	ve = skipValue(d, i)
+	it.pos = ve
+	return i, ve, true
+}
+
+// unquote returns the contents of the valid JSON string raw (quotes included). It returns a
+// sub-slice of raw when there is no escape, else a new slice.
+func unquote(raw []byte) []byte {
+	s := raw[1 : len(raw)-1]
+	esc := -1
+	for i, c := range s {
+		if c == '\\' {
+			esc = i
+			break
+		}
+	}
+	if esc < 0 {
+		return s
+	}
+	out := make([]byte, esc, len(s))
+	copy(out, s[:esc])
+	for i := esc; i < len(s); {
+		c := s[i]
+		if c != '\\' {
+			out = append(out, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r := hex4(s[i+2 : i+6])
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if r2 := utf16.DecodeRune(r, hex4(s[i+2:i+6])); r2 != utf8.RuneError {
+						out = utf8.AppendRune(out, r2)
+						i += 6
+						continue
+					}
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default: // '"', '\\', '/'
+			out = append(out, s[i+1])
+		}
+		i += 2
+	}
+	return out
+}
+
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		default:
+			r |= rune(c - 'A' + 10)
+		}
+	}
+	return r
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s (valid UTF-8) as a JSON string the way encoding/json does with
+// SetEscapeHTML(false): only '"', '\\', control characters and U+2028/U+2029 are escaped.
+func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are E2 80 A8 / E2 80 A9.
+		if c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]&0xf])
+			i += 3
+			start = i
+			continue
+		}
+		i++
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendCompact appends the valid JSON value v without insignificant white space; strings are
+// copied byte for byte.
+func appendCompact(dst, v []byte) []byte {
+	start := 0
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c == '"' {
+			i = skipString(v, i)
+			continue
+		}
+		if isWS(c) {
+			dst = append(dst, v[start:i]...)
+			for i < len(v) && isWS(v[i]) {
+				i++
+			}
+			start = i
+			continue
+		}
+		i++
+	}
+	return append(dst, v[start:]...)
+}

@@ -1,0 +1,152 @@
+package hubsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestFaults(t *testing.T) {
+	body := ev("u1", "i1", `{"$set":{"a":1}}`)
+	tests := []struct {
+		name       string
+		faults     Faults
+		body       string
+		wantCode   int
+		wantHeader [2]string
+		wantMsg    string
+	}{
+		{"none", Faults{}, body, 202, [2]string{}, ""},
+		{"5xx", Faults{ErrorRate: 1, ErrorStatus: 502}, body, 502, [2]string{}, "simulated server error"},
+		{"503 with Retry-After", Faults{ErrorRate: 1, RetryAfter: Duration(2500 * time.Millisecond)}, body, 503, [2]string{"Retry-After", "3"}, ""},
+		{"429 with Retry-After", Faults{ThrottleRate: 1, RetryAfter: Duration(4 * time.Second)}, body, 429, [2]string{"Retry-After", "4"}, "too many requests"},
+		{"auth outage", Faults{AuthOutage: true}, body, 401, [2]string{}, "simulated outage"},
+		{"refused distinct_id", Faults{RejectDistinctID: `^bad-`, RejectMessage: "user is blocked"},
+			array(ev("ok-1", "a", `{"$set":{"a":1}}`), ev("bad-7", "b", `{"$set":{"a":1}}`)), 400, [2]string{},
+			`event 1: distinct_id "bad-7": user is blocked`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestServer(t, func(c *Config) { c.Faults = tt.faults })
+			w := post(s, tt.body)
+			var resp struct {
+				Message string `json:"message"`
+			}
+			_ = json.Unmarshal(w.Body.Bytes(), &resp)
+			if w.Code != tt.wantCode || !strings.Contains(resp.Message, tt.wantMsg) {
+				t.Fatalf("got %d %s; want %d with %q", w.Code, w.Body, tt.wantCode, tt.wantMsg)
+			}
+			if h := tt.wantHeader; h[0] != "" && w.Header().Get(h[0]) != h[1] {
+				t.Fatalf("%s = %q, want %q", h[0], w.Header().Get(h[0]), h[1])
+			}
+		})
+	}
+}
+
+// TestFaultsSeeded: the same seed gives the same faults to the same sequence of requests.
+func TestFaultsSeeded(t *testing.T) {
+	run := func(seed uint64) string {
+		s := newTestServer(t, func(c *Config) { c.Faults = Faults{ErrorRate: 0.3, ThrottleRate: 0.3, Seed: seed} })
+		var codes []string
+		for i := range 60 {
+			codes = append(codes, fmt.Sprint(post(s, ev("u", fmt.Sprint(i), `{"$set":{"a":1}}`)).Code))
+		}
+		return strings.Join(codes, ",")
+	}
+	a, b, c := run(42), run(42), run(7)
+	if a != b {
+		t.Fatalf("same seed, different faults:\n%s\n%s", a, b)
+	}
+	if a == c {
+		t.Fatal("different seeds gave the same faults")
+	}
+	for _, code := range []string{"202", "503", "429"} {
+		if !strings.Contains(a, code) {
+			t.Fatalf("no %s among %s", code, a)
+		}
+	}
+}
+
+func TestFaultLatency(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newTestServer(t, func(c *Config) { c.Faults = Faults{Latency: Duration(2 * time.Second)} })
+		start := time.Now()
+		if w := post(s, ev("u", "i", `{"$set":{"a":1}}`)); w.Code != 202 {
+			t.Fatalf("status %d", w.Code)
+		}
+		if d := time.Since(start); d != 2*time.Second {
+			t.Fatalf("answered after %s, want 2s", d)
+		}
+	})
+}
+
+func TestFaultDrop(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Faults = Faults{DropRate: 1} })
+	run, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	r := signed(ev("u", "i", `{"$set":{"a":1}}`), testSecret, time.Now())
+	req, _ := http.NewRequest(r.Method, run.URL+"event/", r.Body)
+	req.Header = r.Header
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("dropped connection answered %d", resp.StatusCode)
+	}
+	if s.Stats().Rejections["fault_drop"] != 1 {
+		t.Fatalf("stats %+v", s.Stats())
+	}
+}
+
+// TestControlEndpoints drives faults, profiles, stats and reset over HTTP, as a demo would.
+func TestControlEndpoints(t *testing.T) {
+	s := newTestServer(t, nil)
+	h := s.Handler()
+	do := func(method, path, body string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(method, path, strings.NewReader(body)))
+		return w
+	}
+	if w := do("POST", "/_sim/faults", `{"auth_outage":true}`); w.Code != 200 || !strings.Contains(w.Body.String(), `"auth_outage":true`) {
+		t.Fatalf("set faults: %d %s", w.Code, w.Body)
+	}
+	if w := post(s, ev("u/1", "i", `{"$set":{"a":1}}`)); w.Code != 401 {
+		t.Fatalf("during outage: %d", w.Code)
+	}
+	if w := do("POST", "/_sim/faults", `{"error_rate":2}`); w.Code != 400 {
+		t.Fatalf("invalid faults accepted: %d", w.Code)
+	}
+	if w := do("POST", "/_sim/faults", `{}`); w.Code != 200 {
+		t.Fatalf("clear faults: %d", w.Code)
+	}
+	if w := do("GET", "/_sim/faults", ``); w.Code != 200 || strings.Contains(w.Body.String(), "auth_outage") {
+		t.Fatalf("get faults: %d %s", w.Code, w.Body)
+	}
+	if w := post(s, ev("u/1", "i", `{"$set":{"a":1}}`)); w.Code != 202 {
+		t.Fatalf("after outage: %d", w.Code)
+	}
+	if w := do("GET", "/_sim/profiles/u/1", ``); w.Code != 200 || !strings.Contains(w.Body.String(), `"a":1`) {
+		t.Fatalf("profile: %d %s", w.Code, w.Body)
+	}
+	w := do("GET", "/_sim/stats", ``)
+	var st Stats
+	_ = json.NewDecoder(w.Body).Decode(&st)
+	if st.Requests != 2 || st.EventsApplied != 1 || st.Rejections["fault_auth_outage"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if w := do("POST", "/_sim/reset", ``); w.Code != 200 {
+		t.Fatalf("reset: %d", w.Code)
+	}
+	if w := do("GET", "/_sim/profiles/u/1", ``); w.Code != 404 {
+		t.Fatalf("profile after reset: %d", w.Code)
+	}
+	_, _ = io.Copy(io.Discard, w.Body)
+}

@@ -1,0 +1,225 @@
+package sender
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/profile-ingest/profile-ingest/batcher"
+)
+
+// Dispatcher sends up to maxInFlight chunks at once. A chunk starts only when no earlier
+// unresolved chunk shares a Key with it, so a user's events reach the API in submission order
+// even while other users' chunks overtake each other. Chunks waiting for an earlier one do not
+// take a sending slot: up to QueueFactor*maxInFlight chunks may be submitted and unresolved,
+// so a user whose chunk is retrying does not hold back the others.
+//
+// A chunk whose records are Abandoned (its context ended) stays unresolved for ever as far as
+// order goes: the chunks submitted before that and still waiting on it (directly or through
+// another waiting chunk) are abandoned too, unsent, instead of overtaking it.
+type Dispatcher struct {
+	s           *Sender
+	maxInFlight int
+	sem         chan struct{} // one token per submitted chunk whose done has not returned
+
+	running int // chunks being sent; guarded by mu
+
+	mu      sync.Mutex
+	pending []*job // submitted, not resolved, in submission order
+	active  int    // submitted chunks whose done has not returned
+	idle    chan struct{}
+}
+
+type job struct {
+	ctx     context.Context
+	chunk   batcher.Chunk
+	keys    map[string]struct{}
+	done    func(batcher.Chunk, []Result)
+	started bool // Send began, or the chunk was abandoned unsent
+	stop    func() bool
+}
+
+// NewDispatcher returns a Dispatcher over s; maxInFlight <= 0 means s's Config.MaxInFlight.
+func NewDispatcher(s *Sender, maxInFlight int) *Dispatcher {
+	if maxInFlight <= 0 {
+		maxInFlight = s.cfg.MaxInFlight
+	}
+	return &Dispatcher{s: s, maxInFlight: maxInFlight, sem: make(chan struct{}, QueueFactor*maxInFlight), idle: make(chan struct{})}
+}
+
+// QueueFactor is how many chunks per sending slot may be submitted and unresolved at once.
+const QueueFactor = 4
+
+// Submit queues c. It blocks while QueueFactor*maxInFlight chunks are submitted and unresolved (their done
+// not yet returned), or until ctx is done, in which case c is not queued and the context's
+// error is returned. done runs once, on a dispatcher goroutine, after the chunk resolves (or is
+// Abandoned when ctx ends); ctx also bounds the sending.
+func (d *Dispatcher) Submit(ctx context.Context, c batcher.Chunk, done func(batcher.Chunk, []Result)) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	select {
+	case d.sem <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	j := &job{ctx: ctx, chunk: c, done: done, keys: make(map[string]struct{}, len(c.Records))}
+	for _, r := range c.Records {
+		j.keys[r.Key] = struct{}{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.active++
+	d.pending = append(d.pending, j)
+	// Set before the job can start; AfterFunc runs its function on its own goroutine.
+	j.stop = context.AfterFunc(ctx, func() { d.abandonWaiting(j) })
+	d.schedule()
+	return nil
+}
+
+// Wait returns once every submitted chunk's done has returned, or with ctx's error.
+func (d *Dispatcher) Wait(ctx context.Context) error {
+	for {
+		d.mu.Lock()
+		if d.active == 0 {
+			d.mu.Unlock()
+			return nil
+		}
+		ch := d.idle
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// schedule starts, oldest first and while a sending slot is free, every waiting chunk that no
+// earlier pending chunk conflicts with. d.mu is held.
+func (d *Dispatcher) schedule() {
+	for i, j := range d.pending {
+		if d.running >= d.maxInFlight {
+			return
+		}
+		if j.started || conflicts(j, d.pending[:i]) {
+			continue
+		}
+		j.started = true
+		d.running++
+		go d.run(j)
+	}
+}
+
+func conflicts(j *job, earlier []*job) bool {
+	for _, e := range earlier {
+		small, large := j.keys, e.keys
+		if len(small) > len(large) {
+			small, large = large, small
+		}
+		for k := range small {
+			if _, ok := large[k]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (d *Dispatcher) run(j *job) {
+	j.stop()
+	results := d.s.Send(j.ctx, j.chunk)
+	d.mu.Lock()
+	d.running--
+	d.mu.Unlock()
+	var abandoned map[string]struct{}
+	for i, r := range results {
+		if r.Outcome == Abandoned {
+			if abandoned == nil {
+				abandoned = make(map[string]struct{})
+			}
+			abandoned[j.chunk.Records[i].Key] = struct{}{}
+		}
+	}
+	d.resolve(j, abandoned)
+	d.finish(j, results)
+}
+
+// abandonWaiting resolves j, if it is still waiting, as abandoned without sending it.
+func (d *Dispatcher) abandonWaiting(j *job) {
+	d.mu.Lock()
+	if j.started {
+		d.mu.Unlock()
+		return
+	}
+	j.started = true
+	d.mu.Unlock()
+	d.resolve(j, j.keys)
+	d.finish(j, abandonedResults(j))
+}
+
+// resolve removes j from the pending chunks, abandons the waiting chunks behind its abandoned
+// keys, and starts those that are now free.
+func (d *Dispatcher) resolve(j *job, abandoned map[string]struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at := slices.Index(d.pending, j)
+	if at < 0 {
+		return
+	}
+	d.pending = append(d.pending[:at], d.pending[at+1:]...)
+	if len(abandoned) > 0 {
+		taint := &job{keys: maps(abandoned)}
+		for _, p := range d.pending[at:] {
+			if p.started || !conflicts(p, []*job{taint}) {
+				continue
+			}
+			p.started = true
+			for k := range p.keys {
+				taint.keys[k] = struct{}{}
+			}
+			go func() {
+				p.stop()
+				d.resolve(p, nil) // its keys are already in the taint
+				d.finish(p, abandonedResults(p))
+			}()
+		}
+	}
+	d.schedule()
+}
+
+func maps(m map[string]struct{}) map[string]struct{} {
+	out := make(map[string]struct{}, len(m))
+	for k := range m {
+		out[k] = struct{}{}
+	}
+	return out
+}
+
+// abandonedResults are the results of a chunk never sent.
+func abandonedResults(j *job) []Result {
+	res := make([]Result, len(j.chunk.Records))
+	err := context.Cause(j.ctx)
+	if err == nil {
+		err = errEarlierAbandoned
+	}
+	for i := range res {
+		res[i] = Result{Outcome: Abandoned, Err: err}
+	}
+	return res
+}
+
+// finish calls done and releases j's slot.
+func (d *Dispatcher) finish(j *job, results []Result) {
+	if j.done != nil {
+		j.done(j.chunk, results)
+	}
+	d.mu.Lock()
+	d.active--
+	if d.active == 0 {
+		close(d.idle)
+		d.idle = make(chan struct{})
+	}
+	d.mu.Unlock()
+	<-d.sem
+}

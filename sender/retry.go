@@ -1,0 +1,183 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/profile-ingest/profile-ingest/batcher"
+)
+
+// policy is the backoff of one request body. It reads the last attempt's error: a 401/403
+// switches to the auth schedule (capped, endless, off the budget); a Retry-After replaces the
+// computed wait; every wait is cut to the remaining budget, and a spent budget stops.
+type policy struct {
+	budget   time.Duration
+	normal   *backoff.ExponentialBackOff
+	auth     *backoff.ExponentialBackOff
+	deadline time.Time
+	inAuth   bool
+	last     error
+}
+
+var _ backoff.BackOff = (*policy)(nil)
+
+func newPolicy(cfg Config) *policy {
+	exp := func(maxInterval time.Duration) *backoff.ExponentialBackOff {
+		return backoff.NewExponentialBackOff(
+			backoff.WithInitialInterval(cfg.InitialInterval),
+			backoff.WithMultiplier(cfg.Multiplier),
+			backoff.WithRandomizationFactor(cfg.RandomizationFactor),
+			backoff.WithMaxInterval(maxInterval),
+			backoff.WithMaxElapsedTime(0), // the policy keeps its own budget
+		)
+	}
+	return &policy{budget: cfg.MaxElapsedTime, normal: exp(cfg.MaxInterval), auth: exp(cfg.AuthMaxInterval)}
+}
+
+func (p *policy) Reset() {
+	p.normal.Reset()
+	p.auth.Reset()
+	p.deadline = time.Now().Add(p.budget)
+	p.inAuth = false
+}
+
+func (p *policy) NextBackOff() time.Duration {
+	if IsAuthFailure(p.last) {
+		p.inAuth = true
+		return p.auth.NextBackOff()
+	}
+	if p.inAuth { // the credentials work again: a fresh budget for the records
+		p.Reset()
+	}
+	remaining := time.Until(p.deadline)
+	if remaining <= 0 {
+		return backoff.Stop
+	}
+	d := p.normal.NextBackOff()
+	var he *HTTPError
+	if errors.As(p.last, &he) && he.RetryAfter > 0 {
+		d = he.RetryAfter
+	}
+	return min(d, remaining)
+}
+
+// deliver posts body until it is accepted, refused for good, the budget is spent or ctx ends,
+// counting attempts and failures in res. It returns the last error, nil on success.
+func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte, res []Result) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if err := s.auth.admit(ctx); err != nil {
+		return err
+	}
+	contentMD5 := ContentMD5(body)
+	pol := newPolicy(s.cfg)
+	attempts, probing := 0, false
+	defer func() {
+		if probing {
+			s.auth.leave()
+		}
+	}()
+	op := func() error {
+		if attempts++; attempts > 1 {
+			s.m.retries.Inc()
+		}
+		status, err := s.attempt(ctx, body, contentMD5)
+		pol.last = err
+		now := time.Now()
+		for i := range res {
+			r := &res[i]
+			r.Attempts++
+			r.Status, r.Err = status, err
+			if err != nil {
+				if r.FirstFailure.IsZero() {
+					r.FirstFailure = now
+				}
+				r.LastFailure = now
+			}
+		}
+		switch {
+		case err == nil:
+			s.auth.ok()
+			return nil
+		case ctx.Err() != nil:
+			return backoff.Permanent(context.Cause(ctx))
+		case IsAuthFailure(err):
+			if !probing {
+				probing = true
+				s.auth.enter()
+			}
+			s.auth.fail(err)
+			return err
+		}
+		if status != 0 {
+			s.auth.ok() // any other answer proves the credentials
+		}
+		if IsRetryable(err) {
+			return err
+		}
+		return backoff.Permanent(err)
+	}
+	notify := func(err error, wait time.Duration) {
+		ev := s.log.Warn()
+		if IsAuthFailure(err) {
+			ev = s.log.Error()
+		}
+		ev.Err(err).Int("attempt", attempts).Dur("wait", wait).Int("records", len(recs)).
+			Int("bytes", len(body)).Str("first_distinct_id", recs[0].Key).Msg("SuprSend request failed; retrying")
+	}
+	return backoff.RetryNotify(op, backoff.WithContext(pol, ctx), notify)
+}
+
+// attempt makes one signed POST of body, freshly dated. It returns the HTTP status (0 when
+// none) and nil on 2xx, an *HTTPError on other statuses, or the transport error.
+func (s *Sender) attempt(ctx context.Context, body []byte, contentMD5 string) (int, error) {
+	actx, cancel := context.WithTimeoutCause(ctx, s.cfg.RequestTimeout, errAttemptTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("sender: build request: %w", err)
+	}
+	req.Header.Set("User-Agent", s.ua)
+	signRequest(req, s.creds, contentMD5, time.Now())
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.m.requests.WithLabelValues(statusClass(0)).Inc()
+		if ctx.Err() != nil {
+			return 0, context.Cause(ctx)
+		}
+		if errors.Is(context.Cause(actx), errAttemptTimeout) {
+			err = fmt.Errorf("%w: %w", errAttemptTimeout, err)
+		}
+		return 0, fmt.Errorf("sender: POST %s: %w", s.url, err)
+	}
+	defer resp.Body.Close()
+	s.m.requests.WithLabelValues(statusClass(resp.StatusCode)).Inc()
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection
+		return resp.StatusCode, nil
+	}
+	text, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.cfg.MaxErrorBody)+1))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	he := &HTTPError{Status: resp.StatusCode, Body: truncate(text, s.cfg.MaxErrorBody)}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		he.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return resp.StatusCode, he
+}
+
+// truncate keeps at most n bytes of b, marking a cut with "…".
+func truncate(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}

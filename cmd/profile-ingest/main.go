@@ -20,7 +20,9 @@ const (
 )
 
 type cli struct {
+	Run     runCmd     `cmd:"" help:"Consume profile mutations from Kafka and deliver them to SuprSend."`
 	Version versionCmd `cmd:"" help:"Print the version and user agent."`
+	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
 }
 
 type versionCmd struct{}

@@ -1,0 +1,75 @@
+package consumer
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Config configures a Worker.
+type Config struct {
+	Brokers []string // Required.
+	Topics  []string // Required.
+	GroupID string   // Required.
+	// StartOffset is where a group without committed offsets begins: kafka.FirstOffset or
+	// kafka.LastOffset. Default: kafka.FirstOffset.
+	StartOffset int64
+	// StartTime, when set, overrides StartOffset: partitions without a commit begin at the first
+	// record at or after it. Default: zero (unset).
+	StartTime         time.Time
+	SessionTimeout    time.Duration // Default: 10s
+	HeartbeatInterval time.Duration // Default: 3s
+	RebalanceTimeout  time.Duration // Default: 30s
+	FetchMaxBytes     int           // per partition fetch. Default: 1 MiB
+	FetchMaxWait      time.Duration // Default: 250ms
+	// MaxInFlightRecords and MaxInFlightBytes bound the records fetched and not yet resolved
+	// (and their value bytes); fetching pauses at either bound. Defaults: 20000 and 64 MiB.
+	MaxInFlightRecords int
+	MaxInFlightBytes   int
+	CommitInterval     time.Duration // Default: 1s
+	// DrainTimeout bounds the wait for in-flight records on shutdown and on revoke; what is not
+	// resolved by then is abandoned, not committed, and read again later. Keep it below the
+	// rebalance timeout and Kubernetes' terminationGracePeriodSeconds. Default: 20s.
+	DrainTimeout time.Duration
+	// StopAtEnd makes Run return nil once every partition of Topics is committed up to the end
+	// offset it had when Run started. Default: false.
+	StopAtEnd bool
+	// Dialer connects to the brokers (TLS, SASL). Default: kafka.DefaultDialer.
+	Dialer *kafka.Dialer
+}
+
+// Default returns the defaults; Brokers, Topics and GroupID are left to fill.
+func Default() Config {
+	return Config{
+		StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second, HeartbeatInterval: 3 * time.Second,
+		RebalanceTimeout: 30 * time.Second, FetchMaxBytes: 1 << 20, FetchMaxWait: 250 * time.Millisecond,
+		MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20, CommitInterval: time.Second, DrainTimeout: 20 * time.Second,
+	}
+}
+
+// Validate names the first field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case len(c.Brokers) == 0:
+		return errors.New("consumer: Brokers is empty")
+	case len(c.Topics) == 0:
+		return errors.New("consumer: Topics is empty")
+	case c.GroupID == "":
+		return errors.New("consumer: GroupID is empty")
+	case c.StartOffset != kafka.FirstOffset && c.StartOffset != kafka.LastOffset:
+		return fmt.Errorf("consumer: StartOffset %d must be kafka.FirstOffset or kafka.LastOffset", c.StartOffset)
+	case c.MaxInFlightRecords < 1:
+		return fmt.Errorf("consumer: MaxInFlightRecords %d must be positive", c.MaxInFlightRecords)
+	case c.MaxInFlightBytes < 1:
+		return fmt.Errorf("consumer: MaxInFlightBytes %d must be positive", c.MaxInFlightBytes)
+	case c.CommitInterval <= 0:
+		return fmt.Errorf("consumer: CommitInterval %s must be positive", c.CommitInterval)
+	case c.DrainTimeout <= 0:
+		return fmt.Errorf("consumer: DrainTimeout %s must be positive", c.DrainTimeout)
+	case c.FetchMaxBytes < 1:
+		return fmt.Errorf("consumer: FetchMaxBytes %d must be positive", c.FetchMaxBytes)
+	}
+	return nil
+}

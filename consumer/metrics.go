@@ -1,0 +1,24 @@
+package consumer
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	consumed, delivered, commits, commitFailures prometheus.Counter
+	inflight                                     prometheus.Gauge
+	chunks                                       *prometheus.CounterVec
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		consumed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_records_consumed_total", Help: "Records fetched from Kafka and taken into the pipeline."}),
+		delivered:      prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_records_delivered_total", Help: "Records the API accepted."}),
+		commits:        prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_offset_commits_total", Help: "Successful offset commits."}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_offset_commit_failures_total", Help: "Failed offset commits (retried)."}),
+		inflight:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "profile_ingest_records_in_flight", Help: "Records fetched and not yet resolved."}),
+		chunks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_chunks_total", Help: "Chunks closed by the batcher, by flush reason."}, []string{"reason"}),
+	}
+	if r != nil {
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks)
+	}
+	return m
+}

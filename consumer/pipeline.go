@@ -1,0 +1,421 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/batcher"
+	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/profile"
+	"github.com/profile-ingest/profile-ingest/sender"
+)
+
+// maxSubmitted bounds the chunks a Dispatcher holds unresolved (sender.QueueFactor times its
+// maximum in flight, 64 at most): the results channel holds that many, so a dispatcher goroutine
+// never blocks handing results back while the pipeline waits in Submit.
+const maxSubmitted = 64 * sender.QueueFactor
+
+// genResult is how a generation ended.
+type genResult struct {
+	finished      bool // StopAtEnd reached
+	drainTimedOut bool
+	err           error
+}
+
+// inflight is a fetched record that is not resolved yet.
+type inflight struct {
+	tp  TopicPartition
+	msg kafka.Message
+}
+
+// chunkDone carries a chunk's results from a dispatcher goroutine to the pipeline.
+type chunkDone struct {
+	chunk   batcher.Chunk
+	results []sender.Result
+}
+
+// pipeline is the state of one generation, owned by the goroutine running runGeneration.
+type pipeline struct {
+	w       *Worker
+	gen     *kafka.Generation
+	offsets *Offsets
+	// batches has one batcher per partition: chunks of different partitions share no user
+	// (publishers key by distinct_id), so the dispatcher can send them in parallel.
+	batches map[TopicPartition]*batcher.Batcher
+	recs    map[uint64]*inflight
+	nextRef uint64
+	bytes   int
+	sendCtx context.Context // ends at the drain deadline: sends and dead-letter writes are abandoned
+	done    chan chunkDone
+	dlqIn   chan dlq.Record
+	dlqAcks chan []uint64
+	dlqRefs chan uint64 // refs, in the order of dlqIn
+	owned   map[TopicPartition]bool
+	targets map[TopicPartition]int64
+	started map[TopicPartition]int64
+}
+
+// runGeneration consumes the partitions gen assigns until genCtx ends (a rebalance), ctx ends
+// (shutdown) or StopAtEnd is reached; then it drains and commits while gen is still valid.
+func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, targets map[TopicPartition]int64) genResult {
+	if err := w.batch.Validate(); err != nil {
+		return genResult{err: err}
+	}
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	p := &pipeline{
+		w: w, gen: gen, offsets: NewOffsets(), batches: map[TopicPartition]*batcher.Batcher{}, recs: map[uint64]*inflight{},
+		sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
+		dlqIn: make(chan dlq.Record, w.cfg.MaxInFlightRecords), dlqRefs: make(chan uint64, w.cfg.MaxInFlightRecords),
+		dlqAcks: make(chan []uint64, w.cfg.MaxInFlightRecords),
+		owned:   map[TopicPartition]bool{}, targets: targets, started: map[TopicPartition]int64{},
+	}
+	fetchCtx, stopFetch := context.WithCancel(genCtx)
+	defer stopFetch()
+	in := make(chan fetched, 256)
+	var fetchers sync.WaitGroup
+	fetchErr := make(chan error, 1)
+	for topic, parts := range gen.Assignments {
+		for _, a := range parts {
+			tp := TopicPartition{topic, a.ID}
+			p.owned[tp] = true
+			p.started[tp] = a.Offset
+			start := a.Offset
+			if start < 0 {
+				start = -1
+			}
+			p.offsets.Assign(tp, start)
+			p.batches[tp], _ = batcher.New(w.batch) // validated above
+			fetchers.Add(1)
+			go func() {
+				defer fetchers.Done()
+				if err := w.fetch(fetchCtx, tp, a.Offset, in); err != nil {
+					select {
+					case fetchErr <- err:
+					default:
+					}
+				}
+			}()
+		}
+	}
+	w.ready.Store(true)
+	w.log.Info().Int32("generation", gen.ID).Str("member", gen.MemberID).Int("partitions", len(p.owned)).Msg("generation started")
+	var dlqWG sync.WaitGroup
+	dlqWG.Add(1)
+	go func() { defer dlqWG.Done(); p.deadLetterLoop() }()
+
+	res := p.loop(ctx, genCtx, in, fetchErr)
+
+	// Drain: stop fetching, flush, resolve what is in flight within the deadline, commit.
+	stopFetch()
+	p.flushAll(flushReason(ctx), time.Time{})
+	deadline := time.NewTimer(w.cfg.DrainTimeout)
+	defer deadline.Stop()
+	for len(p.recs) > 0 {
+		select {
+		case d := <-p.done:
+			p.handleResults(d)
+		case refs := <-p.dlqAcks:
+			p.resolveRefs(refs)
+		case <-deadline.C:
+			res.drainTimedOut = true
+			w.log.Warn().Int("unresolved", len(p.recs)).Dur("drain_timeout", w.cfg.DrainTimeout).
+				Msg("drain timed out; unresolved records stay uncommitted and will be redelivered")
+			cancelSend()
+			w.stats.add(func(s *Stats) { s.Abandoned += int64(len(p.recs)) })
+		}
+		if res.drainTimedOut {
+			break
+		}
+	}
+	p.commit(true)
+	cancelSend()
+	close(p.dlqIn)
+	dlqWG.Wait()
+	fetchers.Wait()
+	w.log.Info().Int32("generation", gen.ID).Bool("drain_timed_out", res.drainTimedOut).Msg("generation ended")
+	return res
+}
+
+func flushReason(ctx context.Context) batcher.FlushReason {
+	if ctx.Err() != nil {
+		return batcher.FlushShutdown
+	}
+	return batcher.FlushRevoke
+}
+
+// loop is the pipeline's steady state; it returns when the generation must end.
+func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr <-chan error) genResult {
+	w := p.w
+	commitTick := time.NewTicker(w.cfg.CommitInterval)
+	defer commitTick.Stop()
+	// One timer serves every partition's batcher: armed for the earliest deadline when a chunk
+	// opens and none is armed, re-armed for the next one when it fires. A chunk opened later
+	// has a later deadline, so it never needs an earlier timer.
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	armed := false
+	for {
+		// Backpressure: stop taking fetched records at either bound.
+		src := in
+		if len(p.recs) >= w.cfg.MaxInFlightRecords || p.bytes >= w.cfg.MaxInFlightBytes {
+			src = nil
+		}
+		select {
+		case <-ctx.Done():
+			return genResult{}
+		case <-genCtx.Done():
+			return genResult{}
+		case err := <-fetchErr:
+			return genResult{err: err}
+		case f := <-src:
+			b := p.take(f)
+			if !armed && b != nil {
+				if dl, ok := b.Deadline(); ok {
+					linger.Reset(time.Until(dl))
+					armed = true
+				}
+			}
+		case now := <-linger.C:
+			armed = false
+			if next, ok := p.flushAll(batcher.FlushLinger, now); ok {
+				linger.Reset(time.Until(next))
+				armed = true
+			}
+		case d := <-p.done:
+			p.handleResults(d)
+		case refs := <-p.dlqAcks:
+			p.resolveRefs(refs)
+		case <-commitTick.C:
+			p.commit(false)
+			if p.targets != nil && p.reachedEnd(ctx) {
+				w.log.Info().Msg("stop-at-end: every partition is committed up to its end offset")
+				return genResult{finished: true}
+			}
+		}
+	}
+}
+
+// take registers a fetched record and sends it on: to its partition's batcher, which it
+// returns, or to the dead-letter topic when it cannot be decoded.
+func (p *pipeline) take(f fetched) *batcher.Batcher {
+	w := p.w
+	if err := p.offsets.Add(f.tp, f.msg.Offset); err != nil {
+		w.log.Error().Err(err).Msg("record out of order; skipped without committing past it")
+		return nil
+	}
+	p.nextRef++
+	ref := p.nextRef
+	p.recs[ref] = &inflight{tp: f.tp, msg: f.msg}
+	p.bytes += len(f.msg.Value)
+	w.stats.add(func(s *Stats) { s.Consumed++ })
+	w.m.consumed.Inc()
+	w.m.inflight.Set(float64(len(p.recs)))
+
+	ev, err := w.decode(f.msg.Value, profile.Origin{Topic: f.tp.Topic, Partition: f.tp.Partition, Offset: f.msg.Offset, Timestamp: f.msg.Time})
+	if err != nil {
+		reason := "invalid_message"
+		var perr *profile.Error
+		if errors.As(err, &perr) {
+			reason = string(perr.Reason)
+		}
+		now := time.Now()
+		p.deadLetter(ref, reason, err.Error(), 0, 0, now, now)
+		return nil
+	}
+	b := p.batches[f.tp]
+	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
+	if err != nil {
+		now := time.Now()
+		p.deadLetter(ref, string(profile.ReasonTooLarge), err.Error(), 0, 0, now, now)
+		return b
+	}
+	for _, c := range chunks {
+		p.submit(c)
+	}
+	return b
+}
+
+// flushAll closes the open chunks whose deadline is not after now (every open chunk when now
+// is zero) and returns the earliest deadline left, if any.
+func (p *pipeline) flushAll(reason batcher.FlushReason, now time.Time) (next time.Time, ok bool) {
+	for _, b := range p.batches {
+		dl, open := b.Deadline()
+		if !open {
+			continue
+		}
+		if now.IsZero() || !dl.After(now) {
+			if c, closed := b.Flush(reason); closed {
+				p.submit(c)
+			}
+			continue
+		}
+		if !ok || dl.Before(next) {
+			next, ok = dl, true
+		}
+	}
+	return next, ok
+}
+
+// submit hands a chunk to the dispatcher; its results come back on p.done.
+func (p *pipeline) submit(c batcher.Chunk) {
+	p.w.m.chunks.WithLabelValues(string(c.Reason)).Inc()
+	err := p.w.dispatch.Submit(p.sendCtx, c, func(c batcher.Chunk, rs []sender.Result) {
+		p.done <- chunkDone{chunk: c, results: rs}
+	})
+	if err != nil {
+		// Only when the drain deadline passed: the records stay unresolved and uncommitted.
+		p.w.log.Warn().Err(err).Int("records", len(c.Records)).Msg("chunk not submitted; its records will be redelivered")
+	}
+}
+
+// handleResults resolves delivered records and dead-letters failed ones.
+func (p *pipeline) handleResults(d chunkDone) {
+	var delivered []uint64
+	for i, r := range d.results {
+		ref := d.chunk.Records[i].Ref
+		switch r.Outcome {
+		case sender.Delivered:
+			delivered = append(delivered, ref)
+		case sender.Failed:
+			msg := ""
+			if r.Err != nil {
+				msg = r.Err.Error()
+			}
+			p.deadLetter(ref, r.Reason, msg, r.Status, r.Attempts, r.FirstFailure, r.LastFailure)
+		case sender.Abandoned:
+			// Left unresolved: not committed, read again by whoever owns the partition next.
+		}
+	}
+	p.w.stats.add(func(s *Stats) { s.Delivered += int64(len(delivered)) })
+	p.w.m.delivered.Add(float64(len(delivered)))
+	p.resolveRefs(delivered)
+}
+
+// deadLetter queues a record for the dead-letter topic; it resolves when the write is acknowledged.
+func (p *pipeline) deadLetter(ref uint64, reason, errText string, status, attempts int, first, last time.Time) {
+	rec := p.recs[ref]
+	p.dlqIn <- dlq.Record{
+		Key: rec.msg.Key, Value: rec.msg.Value, Headers: rec.msg.Headers,
+		Origin: dlq.Origin{Topic: rec.tp.Topic, Partition: rec.tp.Partition, Offset: rec.msg.Offset, Timestamp: rec.msg.Time},
+		Reason: reason, Err: errText, Status: status, Attempts: attempts, FirstFailure: first, LastFailure: last,
+	}
+	p.dlqRefs <- ref
+}
+
+// deadLetterLoop writes queued dead letters in batches and acknowledges them to the pipeline.
+// A write is retried until it succeeds or the drain deadline passes.
+func (p *pipeline) deadLetterLoop() {
+	for {
+		rec, ok := <-p.dlqIn
+		if !ok {
+			return
+		}
+		batch := []dlq.Record{rec}
+		refs := []uint64{<-p.dlqRefs}
+	more:
+		for len(batch) < 500 {
+			select {
+			case r, ok := <-p.dlqIn:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+				refs = append(refs, <-p.dlqRefs)
+			default:
+				break more
+			}
+		}
+		if err := p.w.dead.Write(p.sendCtx, batch...); err != nil {
+			p.w.log.Error().Err(err).Int("records", len(batch)).Msg("dead letters not written; their offsets stay uncommitted")
+			continue
+		}
+		for _, r := range batch {
+			p.w.stats.add(func(s *Stats) { s.DeadLettered[r.Reason]++ })
+			p.w.log.Warn().Str("topic", r.Origin.Topic).Int("partition", r.Origin.Partition).
+				Int64("offset", r.Origin.Offset).Str("reason", r.Reason).Int("status", r.Status).
+				Str("error", truncate(r.Err, 200)).Msg("record dead-lettered")
+		}
+		p.dlqAcks <- refs
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// resolveRefs marks records resolved and forgets them.
+func (p *pipeline) resolveRefs(refs []uint64) {
+	for _, ref := range refs {
+		rec, ok := p.recs[ref]
+		if !ok {
+			continue
+		}
+		if err := p.offsets.Resolve(rec.tp, rec.msg.Offset); err != nil {
+			p.w.log.Error().Err(err).Msg("resolving an offset")
+		}
+		p.bytes -= len(rec.msg.Value)
+		delete(p.recs, ref)
+	}
+	p.w.m.inflight.Set(float64(len(p.recs)))
+}
+
+// commit commits what moved; final commits are retried a few times, periodic ones wait for the
+// next tick. A failure is logged and counted, never ignored: the offsets stay to commit.
+func (p *pipeline) commit(final bool) {
+	offsets := p.offsets.Committable()
+	if offsets == nil {
+		return
+	}
+	tries := 1
+	if final {
+		tries = 3
+	}
+	var err error
+	for i := range tries {
+		if err = p.gen.CommitOffsets(offsets); err == nil {
+			p.offsets.Committed(offsets)
+			p.w.m.commits.Inc()
+			return
+		}
+		p.w.m.commitFailures.Inc()
+		p.w.log.Warn().Err(err).Int("try", i+1).Bool("final", final).Msg("offset commit failed")
+	}
+}
+
+// reachedEnd reports whether every target partition is committed up to its end offset.
+func (p *pipeline) reachedEnd(ctx context.Context) bool {
+	if len(p.recs) > 0 || p.offsets.Committable() != nil {
+		return false
+	}
+	for tp, end := range p.targets {
+		if !p.owned[tp] || end <= 0 {
+			continue
+		}
+		next := p.offsets.Next(tp)
+		if next < 0 && p.started[tp] == kafka.LastOffset {
+			continue // started at the end, nothing arrived
+		}
+		if next < end {
+			return false
+		}
+	}
+	ok, err := p.w.groupReached(ctx, p.targets, p.owned)
+	if err != nil {
+		p.w.log.Warn().Err(err).Msg("stop-at-end: reading the group's offsets failed")
+	}
+	return ok
+}
+
+func (s *Stats) add(f func(*Stats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}

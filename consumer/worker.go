@@ -1,0 +1,245 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/batcher"
+	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/profile"
+	"github.com/profile-ingest/profile-ingest/sender"
+)
+
+// Decoder turns a record's value into an identity event; its error is a *profile.Error.
+type Decoder func(value []byte, origin profile.Origin) (profile.Event, error)
+
+// Dispatcher sends chunks, keeping per-user order; *sender.Dispatcher is one.
+type Dispatcher interface {
+	Submit(ctx context.Context, c batcher.Chunk, done func(batcher.Chunk, []sender.Result)) error
+	Wait(ctx context.Context) error
+}
+
+// DeadLetters writes failed records and returns once they are durable; *dlq.Writer is one.
+type DeadLetters interface {
+	Write(ctx context.Context, recs ...dlq.Record) error
+}
+
+var (
+	_ Dispatcher  = (*sender.Dispatcher)(nil)
+	_ DeadLetters = (*dlq.Writer)(nil)
+)
+
+// ErrDrainTimeout is returned by Run when the shutdown drain did not resolve every record in
+// time: nothing is lost (what was not resolved is not committed), but it will be sent again.
+var ErrDrainTimeout = errors.New("consumer: drain timed out; unresolved records will be redelivered")
+
+// Worker consumes profile mutations with a Kafka consumer group and delivers them. Run it once.
+type Worker struct {
+	cfg      Config
+	decode   Decoder
+	batch    batcher.Config
+	dispatch Dispatcher
+	dead     DeadLetters
+	log      zerolog.Logger
+	m        *metrics
+	stats    Stats
+	ready    atomic.Bool
+	client   *kafka.Client
+}
+
+// Stats counts what a Worker did; read it with Worker.Stats.
+type Stats struct {
+	mu           sync.Mutex
+	Consumed     int64
+	Delivered    int64
+	DeadLettered map[string]int64 // by reason
+	Abandoned    int64
+}
+
+// Snapshot is a copy of Stats.
+type Snapshot struct {
+	Consumed, Delivered, Abandoned int64
+	DeadLettered                   map[string]int64
+}
+
+// Option sets an optional collaborator.
+type Option func(*Worker)
+
+// WithLogger sets the logger. Default: none.
+func WithLogger(l zerolog.Logger) Option { return func(w *Worker) { w.log = l } }
+
+// WithRegisterer registers the worker's metrics. Default: none.
+func WithRegisterer(r prometheus.Registerer) Option { return func(w *Worker) { w.m = newMetrics(r) } }
+
+// New returns a Worker. decode, dispatch and dead are required.
+func New(cfg Config, decode Decoder, batch batcher.Config, dispatch Dispatcher, dead DeadLetters, opts ...Option) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := batch.Validate(); err != nil {
+		return nil, err
+	}
+	if decode == nil || dispatch == nil || dead == nil {
+		return nil, errors.New("consumer: decode, dispatch and dead-letters are required")
+	}
+	w := &Worker{
+		cfg: cfg, decode: decode, batch: batch, dispatch: dispatch, dead: dead,
+		log: zerolog.Nop(), m: newMetrics(nil),
+		stats:  Stats{DeadLettered: map[string]int64{}},
+		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
+	}
+	if cfg.Dialer != nil {
+		w.client.Transport = &kafka.Transport{SASL: cfg.Dialer.SASLMechanism, TLS: cfg.Dialer.TLS}
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	return w, nil
+}
+
+// Stats returns a copy of the counts so far.
+func (w *Worker) Stats() Snapshot {
+	w.stats.mu.Lock()
+	defer w.stats.mu.Unlock()
+	s := Snapshot{Consumed: w.stats.Consumed, Delivered: w.stats.Delivered, Abandoned: w.stats.Abandoned,
+		DeadLettered: make(map[string]int64, len(w.stats.DeadLettered))}
+	for k, v := range w.stats.DeadLettered {
+		s.DeadLettered[k] = v
+	}
+	return s
+}
+
+// Ready reports whether the worker is in a consumer group generation.
+func (w *Worker) Ready() error {
+	if !w.ready.Load() {
+		return errors.New("consumer: not in a consumer group generation")
+	}
+	return nil
+}
+
+// Run consumes until ctx ends (then it drains: stop fetching, flush, wait for in-flight records
+// up to DrainTimeout, commit) or, with StopAtEnd, until every partition is committed up to its
+// end offset at start. It returns nil after a clean stop, ErrDrainTimeout when the drain left
+// records unresolved, and any other error when the group cannot go on.
+func (w *Worker) Run(ctx context.Context) error {
+	var targets map[TopicPartition]int64
+	if w.cfg.StopAtEnd {
+		var err error
+		if targets, err = w.endOffsets(ctx); err != nil {
+			return err
+		}
+		w.log.Info().Int("partitions", len(targets)).Msg("stop-at-end: consuming up to the current end offsets")
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: w.cfg.GroupID, Brokers: w.cfg.Brokers, Dialer: w.cfg.Dialer, Topics: w.cfg.Topics,
+		StartOffset:           w.startOffset(),
+		SessionTimeout:        w.cfg.SessionTimeout,
+		HeartbeatInterval:     w.cfg.HeartbeatInterval,
+		RebalanceTimeout:      w.cfg.RebalanceTimeout,
+		JoinGroupBackoff:      time.Second,
+		Timeout:               10 * time.Second,
+		WatchPartitionChanges: true,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer: %w", err)
+	}
+	defer cg.Close()
+	var drainErr error
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return drainErr
+			}
+			w.log.Warn().Err(err).Str("group", w.cfg.GroupID).Msg("joining the consumer group failed; kafka-go retries")
+			continue
+		}
+		done := make(chan genResult, 1)
+		gen.Start(func(genCtx context.Context) { done <- w.runGeneration(ctx, genCtx, gen, targets) })
+		res := <-done
+		w.ready.Store(false)
+		if res.err != nil {
+			return res.err
+		}
+		if res.drainTimedOut {
+			drainErr = ErrDrainTimeout
+		}
+		if res.finished || ctx.Err() != nil {
+			return drainErr
+		}
+	}
+}
+
+// startOffset is kafka.FirstOffset when seeking by time, so that a partition without a commit
+// shows as such and fetch can seek it.
+func (w *Worker) startOffset() int64 {
+	if !w.cfg.StartTime.IsZero() {
+		return kafka.FirstOffset
+	}
+	return w.cfg.StartOffset
+}
+
+// endOffsets lists the end offset of every partition of the topics.
+func (w *Worker) endOffsets(ctx context.Context) (map[TopicPartition]int64, error) {
+	md, err := w.client.Metadata(ctx, &kafka.MetadataRequest{Topics: w.cfg.Topics})
+	if err != nil {
+		return nil, fmt.Errorf("consumer: metadata: %w", err)
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range md.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("consumer: topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	res, err := w.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return nil, fmt.Errorf("consumer: end offsets: %w", err)
+	}
+	out := map[TopicPartition]int64{}
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return nil, fmt.Errorf("consumer: end offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			out[TopicPartition{topic, p.Partition}] = p.LastOffset
+		}
+	}
+	return out, nil
+}
+
+// groupReached reports whether the group's commits reach every target offset, for the
+// partitions this worker does not own (other members commit them).
+func (w *Worker) groupReached(ctx context.Context, targets map[TopicPartition]int64, owned map[TopicPartition]bool) (bool, error) {
+	req := map[string][]int{}
+	for tp, end := range targets {
+		if !owned[tp] && end > 0 {
+			req[tp.Topic] = append(req[tp.Topic], tp.Partition)
+		}
+	}
+	if len(req) == 0 {
+		return true, nil
+	}
+	res, err := w.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: w.cfg.GroupID, Topics: req})
+	if err != nil {
+		return false, err
+	}
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			if p.CommittedOffset < targets[TopicPartition{topic, p.Partition}] {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}

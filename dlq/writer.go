@@ -1,0 +1,198 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// Config configures a Writer.
+type Config struct {
+	// Topic is the dead-letter topic. Required.
+	Topic string
+	// WriteTimeout bounds one produce attempt. Default: 10s.
+	WriteTimeout time.Duration
+	// RetryInitial is the first wait after a failed write. Default: 200ms.
+	RetryInitial time.Duration
+	// RetryMax caps one wait between writes; writes are retried until the context ends. Default: 10s.
+	RetryMax time.Duration
+}
+
+// Default returns the defaults for topic.
+func Default(topic string) Config {
+	return Config{Topic: topic, WriteTimeout: 10 * time.Second, RetryInitial: 200 * time.Millisecond, RetryMax: 10 * time.Second}
+}
+
+// Validate names the first field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case strings.TrimSpace(c.Topic) == "":
+		return errors.New("dlq: Topic is empty")
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("dlq: WriteTimeout %s must be positive", c.WriteTimeout)
+	case c.RetryInitial <= 0:
+		return fmt.Errorf("dlq: RetryInitial %s must be positive", c.RetryInitial)
+	case c.RetryMax < c.RetryInitial:
+		return fmt.Errorf("dlq: RetryMax %s must be at least RetryInitial %s", c.RetryMax, c.RetryInitial)
+	}
+	return nil
+}
+
+// Writer writes dead-letter records and waits until every in-sync replica has them. It is safe
+// for concurrent use.
+type Writer struct {
+	cfg     Config
+	w       *kafka.Writer
+	log     zerolog.Logger
+	version string
+	host    string
+	secrets []string
+	m       *metrics
+}
+
+// Option sets an optional collaborator of a Writer.
+type Option func(*Writer)
+
+// WithLogger sets the logger. Default: none.
+func WithLogger(l zerolog.Logger) Option { return func(w *Writer) { w.log = l } }
+
+// WithRegisterer registers the writer's metrics. Default: none.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(w *Writer) { w.m = newMetrics(r) }
+}
+
+// WithWorkerVersion sets the worker version written in HeaderWorkerVersion.
+func WithWorkerVersion(v string) Option { return func(w *Writer) { w.version = v } }
+
+// WithRedact names secrets that must never reach a dead-letter header: any occurrence in an
+// error text is replaced by "[REDACTED]".
+func WithRedact(secrets ...string) Option {
+	return func(w *Writer) {
+		for _, s := range secrets {
+			if s != "" {
+				w.secrets = append(w.secrets, s)
+			}
+		}
+	}
+}
+
+// WithTransport sets the kafka-go transport (TLS, SASL). Default: kafka.DefaultTransport.
+func WithTransport(t kafka.RoundTripper) Option { return func(w *Writer) { w.w.Transport = t } }
+
+// NewWriter returns a Writer producing to cfg.Topic on brokers.
+func NewWriter(brokers []string, cfg Config, opts ...Option) (*Writer, error) {
+	if len(brokers) == 0 {
+		return nil, errors.New("dlq: no brokers")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	w := &Writer{
+		cfg:  cfg,
+		log:  zerolog.Nop(),
+		host: host,
+		m:    newMetrics(nil),
+		w: &kafka.Writer{
+			Addr:         kafka.TCP(brokers...),
+			Topic:        cfg.Topic,
+			Balancer:     &kafka.Murmur2Balancer{},
+			RequiredAcks: kafka.RequireAll,
+			MaxAttempts:  1, // Write retries, with its own backoff and logging
+			BatchTimeout: time.Millisecond,
+			BatchBytes:   16 << 20,
+			WriteTimeout: cfg.WriteTimeout,
+			ReadTimeout:  cfg.WriteTimeout,
+		},
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	return w, nil
+}
+
+// Write dead-letters recs and returns once every in-sync replica acknowledged them. A failed
+// write is retried with backoff until it succeeds or ctx ends; then the last error is returned,
+// joined with the context's, and the caller must not commit past these records.
+func (w *Writer) Write(ctx context.Context, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, len(recs))
+	for i, r := range recs {
+		msgs[i] = r.message(w.version, w.host, w.errorText(r.Err))
+	}
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = w.cfg.RetryInitial
+	b.MaxInterval = w.cfg.RetryMax
+	b.MaxElapsedTime = 0 // until ctx ends: dropping a dead letter is not an option
+	var last error
+	err := backoff.RetryNotify(func() error {
+		wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+		defer cancel()
+		last = w.w.WriteMessages(wctx, msgs...)
+		if last != nil && ctx.Err() != nil {
+			return backoff.Permanent(last)
+		}
+		return last
+	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
+		w.m.failures.Inc()
+		w.m.unavailable.Set(1)
+		w.log.Error().Err(err).Str("topic", w.cfg.Topic).Int("records", len(recs)).
+			Dur("retry_in", wait).Msg("dead-letter write failed; holding offsets and retrying")
+	})
+	if err != nil {
+		return fmt.Errorf("dlq: write %d records to %s: %w", len(recs), w.cfg.Topic, errors.Join(last, ctx.Err()))
+	}
+	w.m.unavailable.Set(0)
+	for _, r := range recs {
+		w.m.records.WithLabelValues(r.Reason).Inc()
+	}
+	return nil
+}
+
+// Close flushes and closes the producer.
+func (w *Writer) Close() error { return w.w.Close() }
+
+// errorText bounds an error text and removes every secret from it.
+func (w *Writer) errorText(s string) string {
+	for _, secret := range w.secrets {
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
+	}
+	if len(s) > MaxErrorBytes {
+		s = s[:MaxErrorBytes-len("…")] + "…"
+	}
+	return s
+}
+
+type metrics struct {
+	records     *prometheus.CounterVec
+	failures    prometheus.Counter
+	unavailable prometheus.Gauge
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "profile_ingest_dlq_records_total", Help: "Records written to the dead-letter topic, by reason.",
+		}, []string{"reason"}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "profile_ingest_dlq_write_failures_total", Help: "Failed attempts to write to the dead-letter topic.",
+		}),
+		unavailable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "profile_ingest_dlq_unavailable", Help: "1 while writes to the dead-letter topic are failing.",
+		}),
+	}
+	if r != nil {
+		r.MustRegister(m.records, m.failures, m.unavailable)
+	}
+	return m
+}

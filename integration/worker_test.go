@@ -1,0 +1,112 @@
+//go:build integration
+
+package integration
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/profile-ingest/profile-ingest/hubsim"
+)
+
+// TestWorkerDeliversMixedStreamUnderFaults is the "done when": a large topic with a
+// sprinkling of bad messages, an API that fails, throttles and refuses some users, and a
+// backfill run that must end with every good record applied once and every bad one
+// dead-lettered with its reason, offsets committed to the end.
+func TestWorkerDeliversMixedStreamUnderFaults(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 20_000
+	}
+	brokers := Brokers(t)
+	topic := NewTopic(t, brokers, 8)
+	group := UniqueName(t, "g")
+	s := mixedStream(n, 500, 500, 1)
+	Produce(t, brokers, topic, s.msgs...)
+	hs, url := newHubsim(t, hubsim.Faults{
+		ErrorRate: 0.03, ThrottleRate: 0.01, DropRate: 0.005, RetryAfter: hubsim.Duration(time.Second),
+		Latency: hubsim.Duration(2 * time.Millisecond), RejectDistinctID: s.rejectRE, Seed: 3,
+	})
+
+	w := Start(t, workerEnv, Binary(t, "profile-ingest"), workerArgs(brokers, topic, group, url, "--stop-at-end")...)
+	if code := w.Wait(5 * time.Minute); code != 0 {
+		t.Fatalf("backfill exited %d, want 0", code)
+	}
+	if got := summaryDelivered(t, w.Output()); got < s.good {
+		t.Errorf("summary says %d delivered, want at least %d", got, s.good)
+	}
+	verifyOutcome(t, hs, brokers, topic, group, s, true)
+	t.Logf("%d records: %d applied, %d dead-lettered (%d refused by the API); hubsim %+v",
+		n, s.good, len(s.wantDLQ), s.rejectCnt, hs.Stats())
+}
+
+// TestWorkerRestartAfterSIGTERMResendsNothing stops a worker mid-stream with SIGTERM: it must
+// drain and commit, so that a second run sends only what the first did not.
+func TestWorkerRestartAfterSIGTERMResendsNothing(t *testing.T) {
+	brokers := Brokers(t)
+	topic := NewTopic(t, brokers, 6)
+	group := UniqueName(t, "g")
+	s := mixedStream(20_000, 200, 400, 2)
+	Produce(t, brokers, topic, s.msgs...)
+	hs, url := newHubsim(t, hubsim.Faults{Latency: hubsim.Duration(30 * time.Millisecond), RejectDistinctID: s.rejectRE})
+	bin := Binary(t, "profile-ingest")
+
+	first := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)
+	Eventually(t, 2*time.Minute, "the first worker applied 4000 events", func() bool { return hs.Stats().EventsApplied >= 4000 })
+	first.Signal(syscall.SIGTERM)
+	if code := first.Wait(time.Minute); code != 0 {
+		t.Fatalf("SIGTERM: worker exited %d, want 0 (a clean drain)", code)
+	}
+	applied := hs.Stats().EventsApplied
+	if applied >= int64(s.good) {
+		t.Fatalf("the first worker finished everything (%d) before SIGTERM; the test proves nothing", applied)
+	}
+
+	second := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--stop-at-end")...)
+	if code := second.Wait(3 * time.Minute); code != 0 {
+		t.Fatalf("restarted backfill exited %d, want 0", code)
+	}
+	verifyOutcome(t, hs, brokers, topic, group, s, false)
+	t.Logf("SIGTERM after %d of %d applied; restart sent the rest with %d duplicates", applied, s.good, hs.Stats().Duplicates)
+}
+
+// TestSecondWorkerJoiningChangesNothing starts a second member of the group mid-stream: the
+// rebalance must drain and commit, and the outcome must be what one worker alone produces.
+func TestSecondWorkerJoiningChangesNothing(t *testing.T) {
+	brokers := Brokers(t)
+	topic := NewTopic(t, brokers, 8)
+	group := UniqueName(t, "g")
+	s := mixedStream(20_000, 200, 400, 3)
+	Produce(t, brokers, topic, s.msgs...)
+	hs, url := newHubsim(t, hubsim.Faults{Latency: hubsim.Duration(20 * time.Millisecond), RejectDistinctID: s.rejectRE})
+	bin := Binary(t, "profile-ingest")
+
+	a := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)
+	Eventually(t, 2*time.Minute, "the first worker applied 3000 events", func() bool { return hs.Stats().EventsApplied >= 3000 })
+	b := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)
+	Eventually(t, 3*time.Minute, "every good record applied", func() bool { return hs.Stats().EventsApplied >= int64(s.good) })
+	// Let the last commits land, then stop both.
+	Eventually(t, time.Minute, "offsets committed to the end", func() bool {
+		end, committed := EndOffsets(t, brokers, topic), CommittedOffsets(t, brokers, group, topic)
+		for p, e := range end {
+			if committed[p] != e {
+				return false
+			}
+		}
+		return true
+	})
+	for _, w := range []*Process{a, b} {
+		w.Signal(syscall.SIGTERM)
+	}
+	for _, w := range []*Process{a, b} {
+		if code := w.Wait(time.Minute); code != 0 {
+			t.Errorf("worker exited %d after SIGTERM, want 0", code)
+		}
+	}
+	if !strings.Contains(b.Output(), "generation started") {
+		t.Errorf("the second worker never got partitions")
+	}
+	verifyOutcome(t, hs, brokers, topic, group, s, false)
+}

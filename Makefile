@@ -9,7 +9,7 @@ BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 PKGS        := ./...
 
-.PHONY: all build test vet unit fuzz integration kafka-up kafka-down kafka-clean run bench clean
+.PHONY: all build test vet unit fuzz integration kafka-up kafka-down kafka-clean run bench bench-go bench-pipeline clean
 
 all: build
 
@@ -45,11 +45,19 @@ kafka-down:
 kafka-clean:
 	$(KAFKA) clean
 
+## run: the main job end to end: local Kafka + hubsim + the sample history, as a backfill.
 run:
-	@echo "profile-ingest run is not built yet (issue: consumer, offsets and dead-letter topic)." >&2; exit 1
+	deploy/demo/run.sh
 
-bench:
+## bench: the Go benchmarks (BENCHCOUNT runs each, for benchstat), then the whole pipeline.
+bench: bench-go bench-pipeline
+
+bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) $(PKGS)
+
+## bench-pipeline: Kafka + hubsim + `profile-ingest run --stop-at-end` on generated data, medians of RUNS.
+bench-pipeline:
+	$(KAFKA) with deploy/bench/pipeline.sh
 
 clean:
 	rm -rf bin

@@ -56,7 +56,9 @@ func (o *Offsets) Add(tp TopicPartition, offset int64) error {
 	}
 	if p.head == len(p.pending) {
 		// Nothing pending: every record before this one is resolved, whatever gap lies between
-		// (compacted records, transaction markers).
+		// (compacted records, transaction markers). For a group without commits this makes the
+		// first record's offset committable at once: it pins where a group started with
+		// "latest" or a time, so a restart cannot skip past records fetched but not resolved.
 		if p.next >= 0 && offset < p.next {
 			return fmt.Errorf("offsets: %s: record %d is before the committed position %d", tp, offset, p.next)
 		}

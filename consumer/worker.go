@@ -152,12 +152,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("consumer: %w", err)
 	}
 	defer cg.Close()
-	var drainErr error
 	for {
 		gen, err := cg.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return drainErr
+				return nil
 			}
 			w.log.Warn().Err(err).Str("group", w.cfg.GroupID).Msg("joining the consumer group failed; kafka-go retries")
 			continue
@@ -169,11 +168,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		if res.err != nil {
 			return res.err
 		}
-		if res.drainTimedOut {
-			drainErr = ErrDrainTimeout
-		}
+		// A drain that timed out at a rebalance only means records are read again by the next
+		// owner; at shutdown it is what Run reports.
 		if res.finished || ctx.Err() != nil {
-			return drainErr
+			if res.drainTimedOut {
+				return ErrDrainTimeout
+			}
+			return nil
 		}
 	}
 }

@@ -22,13 +22,14 @@ type Config struct {
 	WriteTimeout time.Duration
 	// RetryInitial is the first wait after a failed write. Default: 200ms.
 	RetryInitial time.Duration
-	// RetryMax caps one wait between writes; writes are retried until the context ends. Default: 10s.
+	// RetryMax caps one wait between writes; writes are retried until the context ends. It is
+	// short because offsets wait on these writes and a retry costs the broker little. Default: 2s.
 	RetryMax time.Duration
 }
 
 // Default returns the defaults for topic.
 func Default(topic string) Config {
-	return Config{Topic: topic, WriteTimeout: 10 * time.Second, RetryInitial: 200 * time.Millisecond, RetryMax: 10 * time.Second}
+	return Config{Topic: topic, WriteTimeout: 10 * time.Second, RetryInitial: 200 * time.Millisecond, RetryMax: 2 * time.Second}
 }
 
 // Validate names the first field that is wrong.

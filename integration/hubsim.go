@@ -37,6 +37,12 @@ func StartHubsim(t testing.TB, key, secret string, f hubsim.Faults) *Hub {
 	if f.RetryAfter > 0 {
 		args = append(args, "--retry-after", time.Duration(f.RetryAfter).String())
 	}
+	if f.ErrorStatus != 0 {
+		args = append(args, "--error-status", strconv.Itoa(f.ErrorStatus))
+	}
+	if f.AuthOutage {
+		args = append(args, "--auth-outage")
+	}
 	if f.RejectDistinctID != "" {
 		args = append(args, "--reject-distinct-id", f.RejectDistinctID)
 	}

@@ -67,7 +67,8 @@ func (s *syncBuffer) String() string {
 }
 
 // Start runs path with args and env added to the test's environment. The process is killed
-// when t ends if it is still running.
+// when t ends if it is still running; its last output is logged when t failed, or always with
+// IT_VERBOSE=1.
 func Start(t testing.TB, env []string, path string, args ...string) *Process {
 	t.Helper()
 	p := &Process{t: t, cmd: exec.Command(path, args...), out: &syncBuffer{}, done: make(chan struct{})}
@@ -84,7 +85,7 @@ func Start(t testing.TB, env []string, path string, args ...string) *Process {
 			_ = p.cmd.Process.Kill()
 			<-p.done
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("IT_VERBOSE") != "" {
 			t.Logf("output of %s:\n%s", filepath.Base(path), lastLines(p.out.String(), 60))
 		}
 	})

@@ -81,9 +81,21 @@ func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[i
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := Client(brokers).OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil || res.Error != nil {
-		t.Fatalf("committed offsets of %s for %s: %v %v", group, topic, err, res.Error)
+	var res *kafka.OffsetFetchResponse
+	var err error
+	for {
+		// Right after a broker restart the coordinator may still be loading: ask again.
+		res, err = Client(brokers).OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+		if err == nil && res.Error == nil {
+			break
+		}
+		if err == nil {
+			err = res.Error
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("committed offsets of %s for %s: %v", group, topic, err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 	out := make(map[int]int64)
 	for _, p := range res.Topics[topic] {

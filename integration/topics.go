@@ -16,9 +16,11 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Client returns a kafka-go admin client for the brokers.
+// Client returns a kafka-go admin client for the brokers. Each has its own connections, so a
+// test that restarts a broker meets no stale pooled connection.
 func Client(brokers []string) *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second,
+		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, IdleTimeout: time.Second}}
 }
 
 var unsafeTopicChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)

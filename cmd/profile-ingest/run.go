@@ -37,22 +37,23 @@ const exitDrainTimeout = 4
 
 // runCmd is `profile-ingest run`. Flags override the config file; the file overrides defaults.
 type runCmd struct {
-	Config       string        `help:"YAML or JSON config file (see deploy/config.example.yaml)." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
-	Brokers      []string      `help:"Kafka bootstrap brokers, comma-separated (kafka.brokers)." env:"KAFKA_BROKERS"`
-	Topics       []string      `help:"Topics to consume, comma-separated (kafka.topics)." env:"PROFILE_INGEST_TOPICS"`
-	Group        string        `help:"Consumer group id (kafka.group_id)." env:"PROFILE_INGEST_GROUP"`
-	Start        string        `help:"Where a new group starts: earliest, latest or an RFC 3339 time (kafka.start)."`
-	BaseURL      string        `help:"SuprSend base URL (suprsend.base_url)." env:"SUPRSEND_BASE_URL"`
-	WorkspaceKey string        `help:"SuprSend workspace key (suprsend.workspace_key)." env:"SUPRSEND_WORKSPACE_KEY"`
-	SecretFile   string        `help:"File holding the workspace secret; else SUPRSEND_WORKSPACE_SECRET is read." type:"existingfile"`
-	DLQTopic     string        `name:"dlq-topic" help:"Dead-letter topic (dlq.topic; default: first topic + .dlq)."`
-	MaxInFlight  int           `help:"Chunks sent at once (sender.max_in_flight)."`
-	Linger       time.Duration `help:"How long a chunk waits to fill (batch.linger)."`
-	DrainTimeout time.Duration `help:"Shutdown drain deadline (consumer.drain_timeout)."`
-	StopAtEnd    bool          `help:"Exit 0 once every partition is committed up to the end offset it had at start (a backfill)."`
-	Listen       *string       `help:"Address for /metrics, /healthz and /readyz; empty disables (observability.listen)."`
-	LogLevel     string        `help:"debug, info, warn or error (observability.log_level)."`
-	LogFormat    string        `help:"json or console (observability.log_format)."`
+	Config         string        `help:"YAML or JSON config file (see deploy/config.example.yaml)." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
+	Brokers        []string      `help:"Kafka bootstrap brokers, comma-separated (kafka.brokers)." env:"KAFKA_BROKERS"`
+	Topics         []string      `help:"Topics to consume, comma-separated (kafka.topics)." env:"PROFILE_INGEST_TOPICS"`
+	Group          string        `help:"Consumer group id (kafka.group_id)." env:"PROFILE_INGEST_GROUP"`
+	Start          string        `help:"Where a new group starts: earliest, latest or an RFC 3339 time (kafka.start)."`
+	BaseURL        string        `help:"SuprSend base URL (suprsend.base_url)." env:"SUPRSEND_BASE_URL"`
+	WorkspaceKey   string        `help:"SuprSend workspace key (suprsend.workspace_key)." env:"SUPRSEND_WORKSPACE_KEY"`
+	SecretFile     string        `help:"File holding the workspace secret; else SUPRSEND_WORKSPACE_SECRET is read." type:"existingfile"`
+	DLQTopic       string        `name:"dlq-topic" help:"Dead-letter topic (dlq.topic; default: first topic + .dlq)."`
+	MaxInFlight    int           `help:"Chunks sent at once (sender.max_in_flight)."`
+	Linger         time.Duration `help:"How long a chunk waits to fill (batch.linger)."`
+	DrainTimeout   time.Duration `help:"Shutdown drain deadline (consumer.drain_timeout)."`
+	CommitInterval time.Duration `help:"How often resolved offsets are committed (consumer.commit_interval)."`
+	StopAtEnd      bool          `help:"Exit 0 once every partition is committed up to the end offset it had at start (a backfill)."`
+	Listen         *string       `help:"Address for /metrics, /healthz and /readyz; empty disables (observability.listen)."`
+	LogLevel       string        `help:"debug, info, warn or error (observability.log_level)."`
+	LogFormat      string        `help:"json or console (observability.log_format)."`
 }
 
 func (r *runCmd) Run() error {
@@ -90,6 +91,7 @@ func (r *runCmd) load() (config.Config, error) {
 	setIf(&cfg.Sender.MaxInFlight, r.MaxInFlight)
 	setIf(&cfg.Batch.Linger, config.D(r.Linger))
 	setIf(&cfg.Consumer.DrainTimeout, config.D(r.DrainTimeout))
+	setIf(&cfg.Consumer.CommitInterval, config.D(r.CommitInterval))
 	setIf(&cfg.Observability.LogLevel, r.LogLevel)
 	setIf(&cfg.Observability.LogFormat, r.LogFormat)
 	if r.Listen != nil {
@@ -237,16 +239,7 @@ func ensureDLQTopic(ctx context.Context, cfg config.Config, transport *kafka.Tra
 	if !cfg.DLQ.Create {
 		return fmt.Errorf("dead-letter topic %s does not exist (create it, or set dlq.create: true)", topic)
 	}
-	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: cfg.DLQ.Partitions, ReplicationFactor: -1,
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("creating dead-letter topic %s: %w", topic, err)
-	}
-	return nil
+	return createTopic(ctx, c, topic, cfg.DLQ.Partitions)
 }
 
 // serveObservability serves /metrics, /healthz (the process is alive) and /readyz (in a group
@@ -288,5 +281,26 @@ func printSummary(out *os.File, s consumer.Snapshot, took time.Duration) {
 	if len(reasons) > 0 {
 		fmt.Fprintf(out, " (%s)", strings.Join(reasons, ", "))
 	}
-	fmt.Fprintf(out, ", abandoned %d, in %s (%.0f records/s)\n", s.Abandoned, took.Round(time.Millisecond), rate)
+	fmt.Fprintf(out, ", abandoned %d, in %s (%.0f records/s)", s.Abandoned, took.Round(time.Millisecond), rate)
+	if mib, ok := peakRSSMiB(); ok {
+		fmt.Fprintf(out, ", peak RSS %d MiB", mib)
+	}
+	fmt.Fprintln(out)
+}
+
+// peakRSSMiB reads the process's peak resident set size (VmHWM) on Linux.
+func peakRSSMiB() (int, bool) {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
+				return kb / 1024, true
+			}
+		}
+	}
+	return 0, false
 }

@@ -184,5 +184,18 @@ func (p *Publisher) Publish(ctx context.Context, ms ...*profile.Mutation) error 
 	return nil
 }
 
+// PublishRaw writes records whose values are already encoded (v1 messages or identity events,
+// as replayed from a file), in one call and in order. Each record's key should be its
+// distinct_id; PublishRaw does not look inside the values: check them with profile.Decode first.
+func (p *Publisher) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("publish: write %d records: %w", len(msgs), err)
+	}
+	return nil
+}
+
 // Close flushes and closes the writer.
 func (p *Publisher) Close() error { return p.w.Close() }

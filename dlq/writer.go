@@ -136,10 +136,23 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	b.MaxInterval = w.cfg.RetryMax
 	b.MaxElapsedTime = 0 // until ctx ends: dropping a dead letter is not an option
 	var last error
+	pending := msgs
 	err := backoff.RetryNotify(func() error {
 		wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
 		defer cancel()
-		last = w.w.WriteMessages(wctx, msgs...)
+		last = w.w.WriteMessages(wctx, pending...)
+		// Retry only what failed: a write to several partitions can succeed in part, and
+		// writing the rest again would dead-letter records twice.
+		var partial kafka.WriteErrors
+		if errors.As(last, &partial) && len(partial) == len(pending) {
+			failed := pending[:0:0]
+			for i, e := range partial {
+				if e != nil {
+					failed = append(failed, pending[i])
+				}
+			}
+			pending = failed
+		}
 		if last != nil && ctx.Err() != nil {
 			return backoff.Permanent(last)
 		}

@@ -7,7 +7,9 @@
 // request: any invalid event makes it a 400 naming the event's index and problem, and nothing
 // of it is applied; a valid one is answered 202 "OK" and applied in order, under one lock, so
 // requests apply one after the other. An $insert_id already applied is skipped and counted as
-// a duplicate (within Config.DedupWindow).
+// a duplicate (within Config.DedupWindow). Bodies are checked and parsed in one pass
+// (parse.go); encoding/json stays the reference that judges any event of unusual shape and
+// words every refusal.
 //
 // Inspection and control: GET /_sim/profiles/{distinct_id}, GET /_sim/stats, POST /_sim/reset,
 // GET and POST /_sim/faults (see Faults). In-process users call the same operations as

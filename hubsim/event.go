@@ -5,35 +5,56 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// Operation keys, in the order an op object's parts apply (the SDKs' order).
-var opKeys = []string{"$set", "$set_once", "$add", "$append", "$remove", "$unset"}
-
 // Channel keys of $append/$remove/$unset, and the provider keys of push channels.
-var (
-	stringChannels = map[string]bool{"$email": true, "$sms": true, "$whatsapp": true, "$androidpush": true, "$iospush": true}
-	objectChannels = map[string]bool{"$webpush": true, "$slack": true, "$ms_teams": true}
-	providerKeys   = map[string]bool{"$id_provider": true, "$pushvendor": true}
+const (
+	chNone     = iota
+	chString   // $email, $sms, $whatsapp, $androidpush, $iospush: a non-empty string
+	chObject   // $webpush, $slack, $ms_teams: an object
+	chProvider // $id_provider, $pushvendor: a string or null
 )
 
-func isChannel(k string) bool { return stringChannels[k] || objectChannels[k] }
+// channelKind says what key is among the channel and provider keys.
+func channelKind(key []byte) int {
+	switch string(key) {
+	case "$email", "$sms", "$whatsapp", "$androidpush", "$iospush":
+		return chString
+	case "$webpush", "$slack", "$ms_teams":
+		return chObject
+	case "$id_provider", "$pushvendor":
+		return chProvider
+	}
+	return chNone
+}
 
-// event is a validated identity event.
+func isChannel(k []byte) bool {
+	c := channelKind(k)
+	return c == chString || c == chObject
+}
+
+// event is a validated identity event. Its slices may point into the request body: the store
+// copies what it keeps.
 type event struct {
-	InsertID   string
-	DistinctID string
-	Ops        []op
+	insertID   []byte
+	distinctID []byte // decoded
+	ops        []op
 }
 
-// op is one element of $user_operations. Values stay raw JSON: hubsim stores them as sent.
+// op is one element of $user_operations. Each part's members are sorted by key, one per key;
+// values stay raw JSON: hubsim stores them as sent.
 type op struct {
-	Set, SetOnce, Add, Append, Remove map[string]json.RawMessage
-	Unset                             []string
+	set, setOnce, add, append, remove []kv
+	unset                             []string
 }
+
+// kv is a member of an operation's object: the decoded key and the value as sent.
+type kv struct{ key, val []byte }
 
 // wireEvent holds the fields hubsim checks; others (properties, …) are accepted as they are.
 type wireEvent struct {
@@ -124,11 +145,10 @@ func splitBody(body []byte) ([]json.RawMessage, *requestError) {
 	return raws, nil
 }
 
-// parseEvent validates one raw event against key and the reject pattern (may be nil).
-func parseEvent(raw json.RawMessage, key string, reject *regexp.Regexp, rejectMsg string) (event, string, error) {
-	if len(raw) > MaxEventBytes {
-		return event{}, "event_too_large", fmt.Errorf("event size too big - %d bytes, must not cross %d", len(raw), MaxEventBytes)
-	}
+// parseEventRef validates one raw event against key with encoding/json; it is the reference
+// the fast path (parse.go) defers to, and gives every error message. It does not check the
+// size nor the reject pattern (see checkEvent).
+func parseEventRef(raw json.RawMessage, key string) (event, string, error) {
 	var w wireEvent
 	if err := json.Unmarshal(raw, &w); err != nil {
 		var te *json.UnmarshalTypeError
@@ -138,32 +158,51 @@ func parseEvent(raw json.RawMessage, key string, reject *regexp.Regexp, rejectMs
 		return event{}, "invalid_event", fmt.Errorf("not a JSON object: %v", err)
 	}
 	var ev event
-	var schema, env string
+	var schema, env, insertID, distinctID string
 	switch {
 	case json.Unmarshal(w.Schema, &schema) != nil || schema != "2":
 		return ev, "invalid_event", fmt.Errorf(`$schema must be "2"`)
-	case json.Unmarshal(w.InsertID, &ev.InsertID) != nil || ev.InsertID == "":
+	case json.Unmarshal(w.InsertID, &insertID) != nil || insertID == "":
 		return ev, "invalid_event", fmt.Errorf("$insert_id must be a non-empty string")
 	case !isNumber(w.Time):
 		return ev, "invalid_event", fmt.Errorf("$time must be a number")
 	case json.Unmarshal(w.Env, &env) != nil || env != key:
 		return ev, "invalid_event", fmt.Errorf("env must be the workspace key")
-	case json.Unmarshal(w.DistinctID, &ev.DistinctID) != nil || strings.TrimSpace(ev.DistinctID) == "":
+	case json.Unmarshal(w.DistinctID, &distinctID) != nil || strings.TrimSpace(distinctID) == "":
 		return ev, "invalid_event", fmt.Errorf("distinct_id must be a non-empty string")
 	}
+	ev.insertID, ev.distinctID = []byte(insertID), []byte(distinctID)
 	if w.Ops == nil {
 		return ev, "invalid_event", fmt.Errorf("$user_operations must be an array of objects")
 	}
-	ev.Ops = make([]op, 0, len(w.Ops))
+	ev.ops = make([]op, 0, len(w.Ops))
 	for i, ro := range w.Ops {
 		o, err := parseOp(ro)
 		if err != nil {
 			return ev, "invalid_event", fmt.Errorf("$user_operations[%d]: %v", i, err)
 		}
-		ev.Ops = append(ev.Ops, o)
+		ev.ops = append(ev.ops, o)
 	}
-	if reject != nil && reject.MatchString(ev.DistinctID) {
-		return ev, "refused_distinct_id", fmt.Errorf("distinct_id %q: %s", ev.DistinctID, rejectMsg)
+	return ev, "", nil
+}
+
+// checkEvent gives the verdict on one element of a request: its size, then its shape (from
+// the fast path when it took the event, else from parseEventRef), then the reject pattern
+// (may be nil).
+func checkEvent(re *rawEvent, key string, reject *regexp.Regexp, rejectMsg string) (event, string, error) {
+	if len(re.raw) > MaxEventBytes {
+		return event{}, "event_too_large", fmt.Errorf("event size too big - %d bytes, must not cross %d", len(re.raw), MaxEventBytes)
+	}
+	ev := re.ev
+	if !re.fast {
+		var cause string
+		var err error
+		if ev, cause, err = parseEventRef(re.raw, key); err != nil {
+			return ev, cause, err
+		}
+	}
+	if reject != nil && reject.Match(ev.distinctID) {
+		return ev, "refused_distinct_id", fmt.Errorf("distinct_id %q: %s", ev.distinctID, rejectMsg)
 	}
 	return ev, "", nil
 }
@@ -182,30 +221,36 @@ func parseOp(ro map[string]json.RawMessage) (op, error) {
 		return o, fmt.Errorf("operation must be an object")
 	}
 	for k, v := range ro {
+		var m map[string]json.RawMessage
 		var err error
 		switch k {
 		case "$set":
-			o.Set, err = object(k, v)
+			m, err = object(k, v)
+			o.set = sortedKVs(m)
 		case "$set_once":
-			o.SetOnce, err = object(k, v)
+			m, err = object(k, v)
+			o.setOnce = sortedKVs(m)
 		case "$add":
-			if o.Add, err = object(k, v); err == nil {
-				for p, val := range o.Add {
+			if m, err = object(k, v); err == nil {
+				for p, val := range m {
 					if !isNumber(val) {
 						return o, fmt.Errorf("$add.%s must be a number", p)
 					}
 				}
 			}
+			o.add = sortedKVs(m)
 		case "$append":
-			if o.Append, err = object(k, v); err == nil {
-				err = checkChannels(k, o.Append)
+			if m, err = object(k, v); err == nil {
+				err = checkChannels(k, m)
 			}
+			o.append = sortedKVs(m)
 		case "$remove":
-			if o.Remove, err = object(k, v); err == nil {
-				err = checkChannels(k, o.Remove)
+			if m, err = object(k, v); err == nil {
+				err = checkChannels(k, m)
 			}
+			o.remove = sortedKVs(m)
 		case "$unset":
-			if json.Unmarshal(v, &o.Unset) != nil {
+			if json.Unmarshal(v, &o.unset) != nil {
 				err = fmt.Errorf("$unset must be an array of strings")
 			}
 		default:
@@ -218,6 +263,34 @@ func parseOp(ro map[string]json.RawMessage) (op, error) {
 	return o, nil
 }
 
+// sortKVs sorts m by key, stably (objects are small), and keeps the last of equal keys, as
+// decoding into a map does.
+func sortKVs(m []kv) []kv {
+	for i := 1; i < len(m); i++ {
+		for j := i; j > 0 && bytes.Compare(m[j-1].key, m[j].key) > 0; j-- {
+			m[j-1], m[j] = m[j], m[j-1]
+		}
+	}
+	w := 0
+	for i := range m {
+		if i+1 < len(m) && bytes.Equal(m[i].key, m[i+1].key) {
+			continue
+		}
+		m[w] = m[i]
+		w++
+	}
+	return m[:w]
+}
+
+// sortedKVs lists m's members sorted by key.
+func sortedKVs(m map[string]json.RawMessage) []kv {
+	out := make([]kv, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, kv{key: []byte(k), val: m[k]})
+	}
+	return out
+}
+
 func object(name string, raw json.RawMessage) (map[string]json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
@@ -228,17 +301,17 @@ func object(name string, raw json.RawMessage) (map[string]json.RawMessage, error
 
 func checkChannels(name string, m map[string]json.RawMessage) error {
 	for k, v := range m {
-		switch {
-		case stringChannels[k]:
+		switch channelKind([]byte(k)) {
+		case chString:
 			var s string
 			if json.Unmarshal(v, &s) != nil || strings.TrimSpace(s) == "" {
 				return fmt.Errorf("%s.%s must be a non-empty string", name, k)
 			}
-		case objectChannels[k]:
+		case chObject:
 			if len(v) == 0 || v[0] != '{' {
 				return fmt.Errorf("%s.%s must be an object", name, k)
 			}
-		case providerKeys[k]:
+		case chProvider:
 			var s *string
 			if json.Unmarshal(v, &s) != nil {
 				return fmt.Errorf("%s.%s must be a string", name, k)

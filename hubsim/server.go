@@ -20,6 +20,7 @@ import (
 // Server is a simulated SuprSend event endpoint.
 type Server struct {
 	cfg Config
+	key []byte // cfg.Key
 	mux *http.ServeMux
 
 	mu    sync.Mutex // guards store
@@ -40,7 +41,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, store: newStore(cfg.KeepInsertIDs, cfg.DedupWindow), faults: fs}
+	s := &Server{cfg: cfg, key: []byte(cfg.Key), store: newStore(cfg.KeepInsertIDs, cfg.DedupWindow), faults: fs}
 	s.stats.reset()
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /event/{$}", s.handleEvent)
@@ -142,9 +143,45 @@ func (s *Server) Run(ctx context.Context, addr string, listening func(net.Addr))
 	return nil
 }
 
+// bodyPool holds request body buffers; parserPool the parsers' scratch space. Nothing of a
+// request outlives its handler: the store copies what it keeps.
+var (
+	bodyPool   = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+	parserPool = sync.Pool{New: func() any { return new(bodyParser) }}
+)
+
+// readBody reads at most MaxBodyBytes+1 bytes of r into buf, sized by the Content-Length hint.
+func readBody(r io.Reader, hint int64, buf []byte) ([]byte, error) {
+	if hint >= 0 && int(hint) < MaxBodyBytes+1 && cap(buf) < int(hint)+1 {
+		buf = make([]byte, 0, int(hint)+1) // +1: the read that meets EOF needs room
+	}
+	buf = buf[:0]
+	for len(buf) <= MaxBodyBytes {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), MaxBodyBytes+1)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
 func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	s.stats.requests.Add(1)
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	bufp := bodyPool.Get().(*[]byte)
+	body, err := readBody(r.Body, r.ContentLength, *bufp)
+	defer func() {
+		if cap(body) <= MaxBodyBytes+1 {
+			*bufp = body[:0]
+			bodyPool.Put(bufp)
+		}
+	}()
 	if err != nil {
 		s.refuse(w, &requestError{Status: 400, Cause: "bad_body", Msg: "reading body: " + err.Error()})
 		return
@@ -161,7 +198,10 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, rerr)
 		return
 	}
-	raws, rerr := splitBody(body)
+	p := parserPool.Get().(*bodyParser)
+	defer parserPool.Put(p)
+	p.key = s.key
+	raws, rerr := p.parseEvents(body)
 	if rerr != nil {
 		s.refuse(w, rerr)
 		return
@@ -169,15 +209,14 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	s.faultMu.Lock()
 	reject, rejectMsg := s.faults.reject, s.faults.f.RejectMessage
 	s.faultMu.Unlock()
-	events := make([]event, len(raws))
 	var bad []eventError
-	for i, raw := range raws {
-		ev, cause, err := parseEvent(raw, s.cfg.Key, reject, rejectMsg)
+	for i := range raws {
+		ev, cause, err := checkEvent(&raws[i], s.cfg.Key, reject, rejectMsg)
 		if err != nil {
 			bad = append(bad, eventError{Index: i, Cause: cause, Msg: err.Error()})
 			continue
 		}
-		events[i] = ev
+		raws[i].ev = ev
 	}
 	if len(bad) > 0 {
 		msg := fmt.Sprintf("event %d: %s", bad[0].Index, bad[0].Msg)
@@ -189,8 +228,8 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	var applied, dups int64
 	s.mu.Lock()
-	for _, ev := range events {
-		if s.store.apply(ev, s.cfg.DedupWindow) {
+	for i := range raws {
+		if s.store.apply(&raws[i].ev, s.cfg.DedupWindow) {
 			applied++
 		} else {
 			dups++

@@ -2,10 +2,11 @@ package hubsim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Profile is a user as hubsim stores it.
@@ -39,79 +40,110 @@ type store struct {
 	seen     map[string]struct{}
 	ring     []string // insert ids in seen, oldest at next once full
 	next     int
+	names    map[string]string // property and channel keys, shared by the profiles
 }
+
+// maxNames bounds the key names store shares; keys past it are allocated per use.
+const maxNames = 1 << 16
 
 func newStore(keepIDs, window int) *store {
-	return &store{keepIDs: keepIDs, profiles: map[string]*Profile{}, seen: map[string]struct{}{}, ring: make([]string, 0, min(window, 1<<16)), next: 0}
+	return &store{keepIDs: keepIDs, profiles: map[string]*Profile{}, seen: map[string]struct{}{},
+		ring: make([]string, 0, min(window, 1<<16)), next: 0, names: map[string]string{}}
 }
 
-func (st *store) remember(id string, window int) {
+// name returns key as a string, shared with earlier uses of the same key.
+func (st *store) name(key []byte) string {
+	if s, ok := st.names[string(key)]; ok {
+		return s
+	}
+	s := string(key)
+	if len(st.names) < maxNames {
+		st.names[s] = s
+	}
+	return s
+}
+
+// remember adds id to the dedup window, forgetting the oldest id once the window is full; it
+// reports false, changing nothing, when id is in the window already.
+func (st *store) remember(id string, window int) bool {
+	n := len(st.seen)
+	st.seen[id] = struct{}{} // one hash lookup for the usual case, a new id
+	if len(st.seen) == n {
+		return false
+	}
 	if len(st.ring) < window {
 		st.ring = append(st.ring, id)
 	} else {
-		delete(st.seen, st.ring[st.next])
+		delete(st.seen, st.ring[st.next]) // not id: id was not in the window
 		st.ring[st.next] = id
 		st.next = (st.next + 1) % window
-	}
-	st.seen[id] = struct{}{}
-}
-
-// apply applies ev unless its insert id was applied before; it reports whether it applied.
-func (st *store) apply(ev event, window int) bool {
-	if _, dup := st.seen[ev.InsertID]; dup {
-		return false
-	}
-	st.remember(ev.InsertID, window)
-	p := st.profiles[ev.DistinctID]
-	if p == nil {
-		p = &Profile{DistinctID: ev.DistinctID, Properties: map[string]any{}, Channels: map[string][]Channel{}}
-		st.profiles[ev.DistinctID] = p
-	}
-	for _, o := range ev.Ops {
-		p.applyOp(o)
-	}
-	p.EventsApplied++
-	p.LastInsertID = ev.InsertID
-	if st.keepIDs > 0 {
-		if len(p.InsertIDs) == st.keepIDs {
-			p.InsertIDs = slices.Delete(p.InsertIDs, 0, 1)
-		}
-		p.InsertIDs = append(p.InsertIDs, ev.InsertID)
 	}
 	return true
 }
 
-// applyOp applies one operation's parts in the SDK order: $set, $set_once, $add, $append,
-// $remove, $unset. Keys within one part apply in sorted order.
-func (p *Profile) applyOp(o op) {
-	for _, k := range slices.Sorted(maps.Keys(o.Set)) {
-		switch v := o.Set[k]; k {
+// apply applies ev unless its insert id was applied before; it reports whether it applied.
+// It copies what it keeps of ev.
+func (st *store) apply(ev *event, window int) bool {
+	insertID := string(ev.insertID)
+	if !st.remember(insertID, window) {
+		return false
+	}
+	p := st.profiles[string(ev.distinctID)]
+	if p == nil {
+		id := string(ev.distinctID)
+		p = &Profile{DistinctID: id, Properties: map[string]any{}, Channels: map[string][]Channel{}}
+		st.profiles[id] = p
+	}
+	for i := range ev.ops {
+		st.applyOp(p, &ev.ops[i])
+	}
+	p.EventsApplied++
+	p.LastInsertID = insertID
+	if st.keepIDs > 0 {
+		if len(p.InsertIDs) == st.keepIDs {
+			p.InsertIDs = slices.Delete(p.InsertIDs, 0, 1)
+		}
+		p.InsertIDs = append(p.InsertIDs, insertID)
+	}
+	return true
+}
+
+// applyOp applies one operation's parts to p in the SDK order: $set, $set_once, $add,
+// $append, $remove, $unset. Keys within one part apply in sorted order.
+func (st *store) applyOp(p *Profile, o *op) {
+	for _, m := range o.set {
+		switch string(m.key) {
 		case "$preferred_language":
-			p.PreferredLanguage = str(v)
+			p.PreferredLanguage = str(m.val)
 		case "$timezone":
-			p.Timezone = str(v)
+			p.Timezone = str(m.val)
 		default:
-			p.Properties[k] = v
+			if cur, ok := p.Properties[string(m.key)].(json.RawMessage); ok && bytes.Equal(cur, m.val) {
+				continue // the same value again
+			}
+			p.Properties[st.name(m.key)] = json.RawMessage(bytes.Clone(m.val))
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(o.SetOnce)) {
-		if _, ok := p.Properties[k]; !ok {
-			p.Properties[k] = o.SetOnce[k]
+	for _, m := range o.setOnce {
+		if _, ok := p.Properties[string(m.key)]; !ok {
+			p.Properties[st.name(m.key)] = json.RawMessage(bytes.Clone(m.val))
 		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(o.Add)) {
+	for _, m := range o.add {
 		var cur float64 // missing or not a number: counts from 0
-		if raw, ok := p.Properties[k].(json.RawMessage); ok {
+		var buf []byte
+		if raw, ok := p.Properties[string(m.key)].(json.RawMessage); ok {
 			cur, _ = strconv.ParseFloat(string(raw), 64)
+			buf = raw[:0] // the profile's own copy, referred to nowhere else: reuse it
 		}
-		add, _ := strconv.ParseFloat(string(o.Add[k]), 64)
-		p.Properties[k] = json.RawMessage(strconv.FormatFloat(cur+add, 'f', -1, 64))
+		add, _ := strconv.ParseFloat(string(m.val), 64)
+		p.Properties[st.name(m.key)] = json.RawMessage(strconv.AppendFloat(buf, cur+add, 'f', -1, 64))
 	}
-	p.appendOrRemove(o.Append, true)
-	p.appendOrRemove(o.Remove, false)
-	for _, k := range o.Unset {
+	st.appendOrRemove(p, o.append, true)
+	st.appendOrRemove(p, o.remove, false)
+	for _, k := range o.unset {
 		switch {
-		case isChannel(k):
+		case isChannel([]byte(k)):
 			delete(p.Channels, k)
 		case k == "$preferred_language":
 			p.PreferredLanguage = ""
@@ -126,23 +158,30 @@ func (p *Profile) applyOp(o op) {
 // appendOrRemove applies an $append (add) or $remove object: channel keys change channels,
 // taking the provider from $id_provider or $pushvendor; other keys change list properties
 // (appending keeps duplicates; removing drops every equal element).
-func (p *Profile) appendOrRemove(m map[string]json.RawMessage, add bool) {
+func (st *store) appendOrRemove(p *Profile, m []kv, add bool) {
 	if len(m) == 0 {
 		return
 	}
-	provider := str(m["$id_provider"])
-	if provider == "" {
-		provider = str(m["$pushvendor"])
+	var idProvider, pushVendor string
+	for _, x := range m {
+		switch string(x.key) {
+		case "$id_provider":
+			idProvider = str(x.val)
+		case "$pushvendor":
+			pushVendor = str(x.val)
+		}
 	}
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		v := m[k]
-		switch {
-		case providerKeys[k]:
-		case isChannel(k):
+	provider := cmp.Or(idProvider, pushVendor)
+	for _, x := range m {
+		v := json.RawMessage(x.val)
+		switch channelKind(x.key) {
+		case chProvider:
+		case chString, chObject:
+			k := st.name(x.key)
 			i := slices.IndexFunc(p.Channels[k], func(c Channel) bool { return sameRaw(c.Value, v) })
 			switch {
 			case add && i < 0:
-				c := Channel{Value: v}
+				c := Channel{Value: bytes.Clone(v)}
 				if k == "$androidpush" || k == "$iospush" || k == "$webpush" {
 					c.Provider = provider
 				}
@@ -153,33 +192,43 @@ func (p *Profile) appendOrRemove(m map[string]json.RawMessage, add bool) {
 					delete(p.Channels, k)
 				}
 			}
-		case add:
-			switch cur := p.Properties[k].(type) {
-			case nil:
-				p.Properties[k] = []json.RawMessage{v}
-			case []json.RawMessage:
-				p.Properties[k] = append(cur, v)
-			case json.RawMessage:
-				var list []json.RawMessage
-				if json.Unmarshal(cur, &list) != nil { // a scalar becomes a list holding it
-					list = []json.RawMessage{cur}
-				}
-				p.Properties[k] = append(list, v)
-			}
 		default:
+			if add {
+				k := st.name(x.key)
+				v = bytes.Clone(v)
+				switch cur := p.Properties[k].(type) {
+				case nil:
+					p.Properties[k] = []json.RawMessage{v}
+				case []json.RawMessage:
+					p.Properties[k] = append(cur, v)
+				case json.RawMessage:
+					var list []json.RawMessage
+					if json.Unmarshal(cur, &list) != nil { // a scalar becomes a list holding it
+						list = []json.RawMessage{cur}
+					}
+					p.Properties[k] = append(list, v)
+				}
+				continue
+			}
+			k := string(x.key)
 			list, ok := p.Properties[k].([]json.RawMessage)
 			if raw, isRaw := p.Properties[k].(json.RawMessage); isRaw {
 				ok = json.Unmarshal(raw, &list) == nil
 			}
 			if ok {
-				p.Properties[k] = slices.DeleteFunc(list, func(x json.RawMessage) bool { return sameRaw(x, v) })
+				p.Properties[st.name(x.key)] = slices.DeleteFunc(list, func(e json.RawMessage) bool { return sameRaw(e, v) })
 			}
 		}
 	}
 }
 
 // str decodes a JSON string; "" for anything else.
-func str(raw json.RawMessage) string {
+func str(raw []byte) string {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return string(in) // a checked string without escapes decodes to itself
+		}
+	}
 	var s string
 	_ = json.Unmarshal(raw, &s)
 	return s

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -22,12 +23,22 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message
 		BatchSize:    1000,
 		BatchBytes:   8 << 20,
 		BatchTimeout: 5 * time.Millisecond,
+		// Its own transport: kafka-go's default one caches metadata across tests, and may not
+		// yet know a topic created a moment ago.
+		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second},
 	}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("produce %d records to %s: %v", len(msgs), topic, err)
+	for {
+		err := w.WriteMessages(ctx, msgs...)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, kafka.UnknownTopicOrPartition) || ctx.Err() != nil {
+			t.Fatalf("produce %d records to %s: %v", len(msgs), topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

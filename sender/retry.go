@@ -145,8 +145,7 @@ func (s *Sender) attempt(ctx context.Context, body []byte, contentMD5 string) (i
 	if err != nil {
 		return 0, fmt.Errorf("sender: build request: %w", err)
 	}
-	req.Header.Set("User-Agent", s.ua)
-	signRequest(req, s.creds, contentMD5, time.Now())
+	setHeaders(req.Header, s.creds, s.ua, req.Method, req.URL.RequestURI(), contentMD5, time.Now())
 	resp, err := s.client.Do(req)
 	if err != nil {
 		s.m.requests.WithLabelValues(statusClass(0)).Inc()

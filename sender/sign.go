@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"net/http"
 	"time"
 )
 
@@ -42,11 +41,3 @@ func Sign(secret, method, contentMD5, contentType, date, requestURI string) stri
 
 // FormatDate renders t as the Date header: RFC 1123 in GMT.
 func FormatDate(t time.Time) string { return t.UTC().Format(DateFormat) }
-
-// signRequest sets Content-Type, Date and Authorization on req for body, dated now.
-func signRequest(req *http.Request, creds Credentials, contentMD5 string, now time.Time) {
-	date := FormatDate(now)
-	req.Header.Set("Content-Type", ContentType)
-	req.Header.Set("Date", date)
-	req.Header.Set("Authorization", creds.Key+":"+Sign(creds.Secret, req.Method, contentMD5, ContentType, date, req.URL.RequestURI()))
-}

@@ -20,10 +20,34 @@ import (
 // of the topic "stdin" (or the file's name as given on the command line), with the record
 // timestamp --record-time; so a message without event_id gets the $insert_id the worker would
 // give the record at that place, and the output is the same on every run.
+//
+// With --requests it prints the signed HTTP requests instead (requests.go): each input is one
+// partition, chunked by package batcher as the worker chunks it.
 type explainCmd struct {
 	Files        []string `arg:"" optional:"" name:"file" help:"Files of messages, one JSON object per line. None, or \"-\", reads stdin."`
-	WorkspaceKey string   `name:"workspace-key" env:"SUPRSEND_WORKSPACE_KEY" default:"WORKSPACE_KEY" help:"Workspace key to put in each event's env."`
+	WorkspaceKey string   `name:"workspace-key" env:"SUPRSEND_WORKSPACE_KEY" default:"WORKSPACE_KEY" help:"Workspace key to put in each event's env (and, with --requests, in Authorization)."`
 	RecordTime   int64    `name:"record-time" default:"0" help:"Kafka record timestamp, in epoch milliseconds, assumed for messages without a time (default: 0, the Unix epoch, so output is reproducible)."`
+
+	Requests   bool   `name:"requests" help:"Print one JSON line per HTTP request the worker would send (method, path, signed headers, the exact body, records, first and last line), chunked as the worker chunks one partition, instead of one line per event. Needs the workspace secret: --secret-file or SUPRSEND_WORKSPACE_SECRET."`
+	MaxRecords int    `name:"max-records" default:"400" help:"With --requests: most events in one request (batch.max_records, 1..400)."`
+	MaxBytes   int    `name:"max-bytes" default:"819200" help:"With --requests: most bytes in one request body, brackets and commas included (batch.max_bytes, 3..819200)."`
+	Date       string `name:"date" help:"With --requests: the Date header to sign, RFC 1123 in GMT, e.g. \"Mon, 30 Nov 2026 03:31:15 GMT\" (default: now)."`
+	BaseURL    string `name:"base-url" env:"SUPRSEND_BASE_URL" default:"https://hub.suprsend.com/" help:"With --requests: SuprSend base URL; the requests go to its path + \"event/\"."`
+	SecretFile string `name:"secret-file" help:"With --requests: file holding the workspace secret that signs the requests; else SUPRSEND_WORKSPACE_SECRET is read. (There is no flag for the secret itself: it would show in ps.)"`
+}
+
+// Help is the detailed help of "explain --help".
+func (c *explainCmd) Help() string {
+	return `Each line prints {"line":N,"event":{...}} or {"line":N,"rejected":{"reason","error","code"}}.
+
+With --requests, accepted events are chunked with the worker's count and byte rules
+(--max-records, --max-bytes; each input is one partition) and each chunk prints as the request
+the worker would send:
+  {"method":"POST","path":"/event/","headers":{"Content-Type":...,"Date":...,
+   "Authorization":"KEY:SIGNATURE","User-Agent":...},"body":"<exact body>","records":N,"lines":[first,last]}
+Rejected lines still print, in input order, before the request that follows them. The
+signature needs the workspace secret, from --secret-file or SUPRSEND_WORKSPACE_SECRET; --date
+fixes the Date header so the output is reproducible.`
 }
 
 func (c *explainCmd) Run() error {
@@ -54,9 +78,17 @@ func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) er
 	out := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
+	var sink explainSink = eventSink{enc}
+	if c.Requests {
+		rs, err := c.requestSink(enc, userAgent)
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("explain: %w", err)}
+		}
+		sink = rs
+	}
 	var total, rejected int
 	explainAll := func(r io.Reader, topic, file string) error {
-		n, rej, err := explain(r, topic, file, time.UnixMilli(c.RecordTime), opts, enc)
+		n, rej, err := explain(r, topic, file, time.UnixMilli(c.RecordTime), opts, sink)
 		total, rejected = total+n, rejected+rej
 		return err
 	}
@@ -94,9 +126,32 @@ func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) er
 	return nil
 }
 
-// explain decodes each non-blank line of r and writes its explanation with enc. Lines may be
-// of any length.
-func explain(r io.Reader, topic, file string, recordTime time.Time, opts profile.Options, enc *json.Encoder) (total, rejected int, err error) {
+// explainSink receives explain's verdicts on one input, in input order.
+type explainSink interface {
+	// event takes an accepted message's identity event; it may write it, or keep it.
+	event(line int, file string, ev profile.Event) (rejected *rejection, err error)
+	// reject writes a rejected message's line.
+	reject(line int, file string, r *rejection) error
+	// end is called once an input is read to its end.
+	end(file string) error
+}
+
+// eventSink writes one line per event.
+type eventSink struct{ enc *json.Encoder }
+
+func (s eventSink) event(line int, file string, ev profile.Event) (*rejection, error) {
+	return nil, s.enc.Encode(explainLine{Line: line, File: file, Event: ev.Body})
+}
+
+func (s eventSink) reject(line int, file string, r *rejection) error {
+	return s.enc.Encode(explainLine{Line: line, File: file, Rejected: r})
+}
+
+func (eventSink) end(string) error { return nil }
+
+// explain decodes each non-blank line of r and gives the verdict to sink. Lines may be of any
+// length.
+func explain(r io.Reader, topic, file string, recordTime time.Time, opts profile.Options, sink explainSink) (total, rejected int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := br.ReadBytes('\n')
@@ -106,25 +161,27 @@ func explain(r io.Reader, topic, file string, recordTime time.Time, opts profile
 		line = bytes.TrimRight(line, "\r\n")
 		if len(bytes.TrimSpace(line)) > 0 {
 			total++
-			out := explainLine{Line: lineNo, File: file}
 			origin := profile.Origin{Topic: topic, Partition: 0, Offset: int64(lineNo), Timestamp: recordTime}
 			ev, derr := profile.Decode(line, origin, opts)
+			var rej *rejection
 			if derr != nil {
-				rejected++
 				var pe *profile.Error
 				if !errors.As(derr, &pe) {
 					pe = &profile.Error{Reason: profile.ReasonInvalidMessage, Msg: derr.Error()}
 				}
-				out.Rejected = &rejection{Reason: pe.Reason, Error: pe.Error(), Code: pe.Code()}
-			} else {
-				out.Event = ev.Body
-			}
-			if err := enc.Encode(out); err != nil {
+				rej = &rejection{Reason: pe.Reason, Error: pe.Error(), Code: pe.Code()}
+			} else if rej, err = sink.event(lineNo, file, ev); err != nil {
 				return total, rejected, err
+			}
+			if rej != nil {
+				rejected++
+				if err := sink.reject(lineNo, file, rej); err != nil {
+					return total, rejected, err
+				}
 			}
 		}
 		if rerr != nil {
-			return total, rejected, nil
+			return total, rejected, sink.end(file)
 		}
 	}
 }

@@ -21,8 +21,10 @@ const (
 
 type cli struct {
 	Run     runCmd     `cmd:"" help:"Consume profile mutations from Kafka and deliver them to SuprSend."`
+	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
 	Version versionCmd `cmd:"" help:"Print the version and user agent."`
 	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
+	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
 }
 
 type versionCmd struct{}

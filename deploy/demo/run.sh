@@ -61,10 +61,10 @@ say "running the worker as a backfill: profile-ingest run --stop-at-end"
 say "dead letters on $topic.dlq, by reason"
 "$bin/profile-ingest" dlq inspect --brokers "$brokers" --topic "$topic.dlq" --summary
 
+pretty() { if command -v python3 >/dev/null; then python3 -m json.tool; else cat; echo; fi; }
 for user in user-007 user-023; do
 	say "hubsim's profile of $user"
-	curl -fsS "http://$hubsim_addr/_sim/profiles/$user"
-	echo
+	curl -fsS "http://$hubsim_addr/_sim/profiles/$user" | pretty
 done
 say "hubsim's counters"
 curl -fsS "http://$hubsim_addr/_sim/stats"

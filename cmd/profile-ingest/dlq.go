@@ -1,0 +1,437 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/profile-ingest/profile-ingest/config"
+	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/profile"
+	"github.com/profile-ingest/profile-ingest/sender"
+)
+
+// dlqCmd is `profile-ingest dlq`: the tools an operator drains a dead-letter topic with. There
+// is no `drain` verb: `replay` without filters is the drain, and it moves only its group's
+// cursor; nothing ever deletes or rewrites a dead letter.
+type dlqCmd struct {
+	Inspect dlqInspectCmd `cmd:"" help:"Print the dead letters on a dead-letter topic, one JSON object per line, or a summary table (--summary). Reads the topic from its start (or --since) to its end offsets at the moment it starts, without a consumer group; changes nothing."`
+	Replay  dlqReplayCmd  `cmd:"" help:"Re-publish dead letters to their origin topic (or --to) with key and value unchanged and the replay count + 1; resumable through a consumer group (default <topic>.replay), safe to re-run. Without filters it drains the topic: the records stay on it, only the group's cursor moves. --dry-run first."`
+}
+
+// knownReasons are the reasons this version of the worker writes.
+var knownReasons = []string{
+	string(profile.ReasonInvalidJSON), string(profile.ReasonInvalidMessage), string(profile.ReasonInvalidOperation),
+	string(profile.ReasonTooLarge), string(profile.ReasonInvalidOptions), sender.ReasonRejected, sender.ReasonRetriesExhausted,
+}
+
+// dlqTopicFlags say which dead-letter topic, on which cluster.
+type dlqTopicFlags struct {
+	Config  string   `help:"YAML or JSON config file: its kafka section (brokers, tls, sasl; the password from kafka.sasl.password_file or KAFKA_SASL_PASSWORD) and its dead-letter topic are used." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
+	Brokers []string `help:"Kafka bootstrap brokers, comma-separated (default: the config file's kafka.brokers, else 127.0.0.1:9092)." env:"KAFKA_BROKERS"`
+	Topic   string   `help:"The dead-letter topic (default: the config file's dlq.topic, else its first topic + .dlq)."`
+}
+
+// dlqFilterFlags select dead letters.
+type dlqFilterFlags struct {
+	Reason []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, rejected, retries_exhausted)."`
+	Since  string   `help:"Only dead letters whose last failure is at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m, 24h). Reading seeks there by record time instead of starting at the topic's start."`
+	Until  string   `help:"Only dead letters whose last failure is before this time: RFC 3339 or a duration ago."`
+}
+
+// open resolves the cluster and the topic and returns a scanner of it.
+func (f *dlqTopicFlags) open(cmd string) (*dlq.Scanner, error) {
+	cfg, err := config.Load(f.Config)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Brokers) > 0 {
+		cfg.Kafka.Brokers = f.Brokers
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return nil, fmt.Errorf("%s: --brokers: name at least one broker", cmd)
+	}
+	if err := cfg.ReadSecrets(); err != nil {
+		return nil, err
+	}
+	switch m := cfg.Kafka.SASL.Mechanism; {
+	case m != "" && m != "plain" && m != "scram-sha-256" && m != "scram-sha-512":
+		return nil, fmt.Errorf("config: kafka.sasl.mechanism %s: must be plain, scram-sha-256 or scram-sha-512", m)
+	case m != "" && (cfg.Kafka.SASL.Username == "" || cfg.Kafka.SASL.Password == ""):
+		return nil, fmt.Errorf("config: kafka.sasl %s: needs a username and a password (password_file or KAFKA_SASL_PASSWORD)", m)
+	}
+	topic := cmp.Or(f.Topic, cfg.DLQTopic())
+	if strings.TrimSpace(topic) == "" {
+		return nil, fmt.Errorf("%s: --topic: name the dead-letter topic (or give --config with kafka.topics or dlq.topic)", cmd)
+	}
+	dialer, transport, err := kafkaDialer(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	return dlq.NewScanner(cfg.Kafka.Brokers, topic, dlq.WithConnection(dialer, transport))
+}
+
+// filter parses the filter flags; strict refuses reasons this worker never writes (a typo in a
+// replay would otherwise move the cursor past everything).
+func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.Writer) (dlq.Filter, error) {
+	var out dlq.Filter
+	for _, r := range f.Reason {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			return out, fmt.Errorf("%s: --reason %q: a reason must not be empty", cmd, strings.Join(f.Reason, ","))
+		}
+		if !slices.Contains(knownReasons, r) {
+			if strict {
+				return out, fmt.Errorf("%s: --reason %q: not a reason profile-ingest writes (%s); `dlq inspect --summary` lists the reasons on the topic",
+					cmd, r, strings.Join(knownReasons, ", "))
+			}
+			fmt.Fprintf(warn, "%s: note: --reason %q is not a reason profile-ingest writes (%s)\n", cmd, r, strings.Join(knownReasons, ", "))
+		}
+		out.Reasons = append(out.Reasons, r)
+	}
+	var err error
+	if out.Since, err = parseWhen(cmd, "since", f.Since, now); err != nil {
+		return out, err
+	}
+	if out.Until, err = parseWhen(cmd, "until", f.Until, now); err != nil {
+		return out, err
+	}
+	if !out.Since.IsZero() && !out.Until.IsZero() && !out.Since.Before(out.Until) {
+		return out, fmt.Errorf("%s: --since %s must be before --until %s", cmd, f.Since, f.Until)
+	}
+	return out, nil
+}
+
+// parseWhen reads an RFC 3339 time or a positive duration before now; "" is no bound.
+func parseWhen(cmd, flag, v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%s: --%s %q: use an RFC 3339 time (2026-01-02T15:04:05Z) or a positive duration ago (90m, 24h)", cmd, flag, v)
+}
+
+// dlqInspectCmd is `profile-ingest dlq inspect`.
+type dlqInspectCmd struct {
+	dlqTopicFlags  `embed:""`
+	dlqFilterFlags `embed:""`
+	Partition      []int `help:"Only this partition of the dead-letter topic; repeat for several."`
+	Limit          int   `help:"Stop after this many dead letters (0: no limit)."`
+	Summary        bool  `help:"Print a table instead of JSON lines: counts by reason and status, the oldest and newest failure, the top origin topics, replay counts."`
+	ShowValue      bool  `name:"show-value" help:"Add each record's value to its JSON line as a string (bytes that are not UTF-8 print as U+FFFD). Values are user data: mind where the output goes."`
+}
+
+func (c *dlqInspectCmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return c.run(ctx, os.Stdout, os.Stderr, time.Now())
+}
+
+func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now time.Time) error {
+	const cmd = "dlq inspect"
+	if c.Limit < 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --limit %d must not be negative", cmd, c.Limit)}
+	}
+	for _, p := range c.Partition {
+		if p < 0 {
+			return &exitError{code: exitUsage, err: fmt.Errorf("%s: --partition %d must not be negative", cmd, p)}
+		}
+	}
+	f, err := c.filter(cmd, now, false, stderr)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	f.Partitions = c.Partition
+	s, err := c.open(cmd)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	var sum dlq.Summary
+	each := func(e dlq.Entry) error {
+		if c.Summary {
+			sum.Add(e)
+			return nil
+		}
+		b, err := e.MarshalLine(c.ShowValue)
+		if err != nil {
+			return err
+		}
+		out.Write(b)
+		return out.WriteByte('\n')
+	}
+	p := newProgress(stderr, cmd)
+	st, err := s.Inspect(ctx, f, c.Limit, each, func(st dlq.ScanStats) {
+		p.maybe(func() string { return fmt.Sprintf("read %d of %d records, %d match", st.Read, st.Total, st.Matched) })
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if c.Summary {
+		writeSummary(out, s.Topic(), &sum, st)
+	}
+	return out.Flush()
+}
+
+// topOrigins is how many origin topics the summary lists by name.
+const topOrigins = 10
+
+// writeSummary prints the --summary tables.
+func writeSummary(w io.Writer, topic string, s *dlq.Summary, st dlq.ScanStats) {
+	fmt.Fprintf(w, "%s: %d dead letters match (of %d read)\n", topic, s.Total, st.Read)
+	if s.Total == 0 {
+		return
+	}
+	fmt.Fprintf(w, "oldest failure %s, newest %s\n\n", fmtTime(s.OldestFailure), fmtTime(s.NewestFailure))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT")
+	for _, kv := range byCount(s.ByReason, func(a, b dlq.ReasonStatus) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
+	}) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "ORIGIN TOPIC\tCOUNT")
+	origins := byCount(s.ByOrigin, cmp.Compare[string])
+	for i, kv := range origins {
+		if i == topOrigins {
+			rest := 0
+			for _, r := range origins[i:] {
+				rest += r.n
+			}
+			fmt.Fprintf(tw, "(%d more topics)\t%d\n", len(origins)-i, rest)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%d\n", orNone(kv.k), kv.n)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "REPLAYED BEFORE\tCOUNT")
+	for _, kv := range byCount(s.ByReplayCount, cmp.Compare[int]) {
+		fmt.Fprintf(tw, "%d times\t%d\n", kv.k, kv.n)
+	}
+	tw.Flush()
+}
+
+// dlqReplayCmd is `profile-ingest dlq replay`.
+type dlqReplayCmd struct {
+	dlqTopicFlags  `embed:""`
+	dlqFilterFlags `embed:""`
+	To             string `help:"Publish every replayed record to this topic instead of its origin topic (its profile-ingest-origin-topic header)."`
+	MaxReplays     int    `name:"max-replays" default:"3" help:"Loop guard: dead letters already replayed this many times are not replayed again, and are reported."`
+	DryRun         bool   `name:"dry-run" help:"Read from the group's position and print what would be replayed and skipped; publish nothing, commit nothing."`
+	Group          string `help:"Consumer group that keeps this replay's position on the dead-letter topic (default: <topic>.replay). Records an earlier run skipped lie behind its cursor: replay them with a new group."`
+	BatchSize      int    `name:"batch-size" default:"500" help:"Records read between two commits: the most a replay that dies publishes twice."`
+}
+
+// Help is the long help of `dlq replay --help`.
+func (c *dlqReplayCmd) Help() string {
+	return `A replay reads the dead-letter topic from where its consumer group (--group, default
+<topic>.replay) stands to the end offsets seen when it starts, then exits. Every record is
+either published or deliberately skipped, and the group's offset moves past it only after that:
+
+  - published: it matches the filters and its replay count is below --max-replays; it goes to
+    its origin topic (or --to), partitioned by key as Java clients do, with key and value
+    unchanged, the original headers kept and profile-ingest-replay-count set to count + 1;
+  - skipped by filter: it does not match --reason/--since/--until. The cursor moves past it:
+    a later run with the same group will not see it. Use a new --group to replay it later;
+  - skipped by replay limit (the loop guard): it was replayed --max-replays times already.
+
+Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
+everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
+a second run continues where the first stopped. Never run two replays with the same group at
+once. There is no separate 'drain': a replay without filters is the drain.`
+}
+
+func (c *dlqReplayCmd) Run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return c.run(ctx, os.Stdout, os.Stderr, time.Now())
+}
+
+func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now time.Time) error {
+	const cmd = "dlq replay"
+	switch {
+	case c.MaxReplays < 1:
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --max-replays %d must be at least 1", cmd, c.MaxReplays)}
+	case c.BatchSize < 1:
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --batch-size %d must be positive", cmd, c.BatchSize)}
+	}
+	f, err := c.filter(cmd, now, true, stderr)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	s, err := c.open(cmd)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if c.To == s.Topic() {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --to %s is the dead-letter topic itself", cmd, c.To)}
+	}
+	rc := dlq.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
+	rc.To, rc.MaxReplays, rc.DryRun, rc.BatchRecords = c.To, c.MaxReplays, c.DryRun, c.BatchSize
+	p := newProgress(stderr, cmd)
+	r, err := dlq.NewReplayer(s, rc, dlq.WithProgress(func(pr dlq.Progress) {
+		p.maybe(func() string {
+			return fmt.Sprintf("read %d of %d records: replayed %d, skipped %d by filter, %d by replay limit",
+				pr.Read, pr.Total, pr.Replayed, pr.SkippedFilter, pr.SkippedLimit)
+		})
+	}))
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", cmd, err)}
+	}
+	defer r.Close()
+	rep, err := r.Run(ctx, f)
+	if err == nil || rep.Replayed+rep.SkippedFilter+rep.SkippedLimit > 0 {
+		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
+	}
+	if errors.Is(err, dlq.ErrMissingDestination) {
+		err = fmt.Errorf("%w; create the topic, or pass --to TOPIC", err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if len(rep.Missing) > 0 {
+		var names []string
+		for t, n := range rep.Missing {
+			names = append(names, fmt.Sprintf("%s (%d records)", cmp.Or(t, "no origin-topic header"), n))
+		}
+		slices.Sort(names)
+		return fmt.Errorf("%s: dry run: the replay would stop at records whose destination topic does not exist: %s; create the topic, or pass --to TOPIC",
+			cmd, strings.Join(names, ", "))
+	}
+	return nil
+}
+
+// writeReplayReport prints the histogram, the loop-guarded records and the final summary line.
+func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.ReplayReport) {
+	mode := ""
+	if rc.DryRun {
+		mode = " (dry run: nothing published, nothing committed)"
+	}
+	fmt.Fprintf(w, "replay of %s by group %s%s\n", topic, rc.Group, mode)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REASON\tSTATUS\tREPLAYED\tSKIPPED BY FILTER\tSKIPPED BY REPLAY LIMIT")
+	rows := make([]dlq.ReasonStatus, 0, len(rep.ByStatus))
+	for k := range rep.ByStatus {
+		rows = append(rows, k)
+	}
+	slices.SortFunc(rows, func(a, b dlq.ReasonStatus) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
+	})
+	for _, k := range rows {
+		c := rep.ByStatus[k]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", orNone(k.Reason), k.Status, c.Replayed, c.SkippedFilter, c.SkippedLimit)
+	}
+	if rep.Unread > 0 {
+		fmt.Fprintf(tw, "(before --since, unread)\t\t0\t%d\t0\n", rep.Unread)
+	}
+	tw.Flush()
+	if len(rep.ByDestination) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(tw, "DESTINATION TOPIC\tREPLAYED")
+		for _, kv := range byCount(rep.ByDestination, cmp.Compare[string]) {
+			fmt.Fprintf(tw, "%s\t%d\n", orNone(kv.k), kv.n)
+		}
+		tw.Flush()
+	}
+	for _, e := range rep.Guarded {
+		fmt.Fprintf(w, "loop guard: %s/%d offset %d (key %q, reason %s) was replayed %d times already; not replayed\n",
+			topic, e.Partition, e.Offset, e.Key, orNone(e.Reason), e.ReplayCount)
+	}
+	if more := rep.SkippedLimit - len(rep.Guarded); more > 0 {
+		fmt.Fprintf(w, "loop guard: %d more not replayed\n", more)
+	}
+	verb := "replayed"
+	if rc.DryRun {
+		verb = "dry run: would replay"
+	}
+	perReason := func(get func(*dlq.Counts) int, unread int64) string {
+		var parts []string
+		for _, kv := range byCount(rep.ByReason, cmp.Compare[string]) {
+			if n := get(rep.ByReason[kv.k]); n > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", orNone(kv.k), n))
+			}
+		}
+		if unread > 0 {
+			parts = append(parts, fmt.Sprintf("before --since, unread %d", unread))
+		}
+		if len(parts) == 0 {
+			return ""
+		}
+		return " (" + strings.Join(parts, ", ") + ")"
+	}
+	fmt.Fprintf(w, "%s %d%s, skipped by filter %d%s, skipped by replay limit %d%s\n",
+		verb, rep.Replayed, perReason(func(c *dlq.Counts) int { return c.Replayed }, 0),
+		rep.SkippedFilter, perReason(func(c *dlq.Counts) int { return c.SkippedFilter }, rep.Unread),
+		rep.SkippedLimit, perReason(func(c *dlq.Counts) int { return c.SkippedLimit }, 0))
+}
+
+type kv[K comparable] struct {
+	k K
+	n int
+}
+
+// byCount orders m by count, largest first, then by key. Values are ints or *dlq.Counts (by
+// Replayed).
+func byCount[K comparable, V int | *dlq.Counts](m map[K]V, byKey func(a, b K) int) []kv[K] {
+	out := make([]kv[K], 0, len(m))
+	for k, v := range m {
+		var n int
+		switch v := any(v).(type) {
+		case int:
+			n = v
+		case *dlq.Counts:
+			n = v.Replayed + v.SkippedFilter + v.SkippedLimit
+		}
+		out = append(out, kv[K]{k, n})
+	}
+	slices.SortFunc(out, func(a, b kv[K]) int { return cmp.Or(cmp.Compare(b.n, a.n), byKey(a.k, b.k)) })
+	return out
+}
+
+func orNone(s string) string { return cmp.Or(s, "(none)") }
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// progress prints a line on stderr at most every few seconds, so a long read shows life and a
+// short one prints nothing.
+type progress struct {
+	w     io.Writer
+	cmd   string
+	every time.Duration
+	last  time.Time
+}
+
+func newProgress(w io.Writer, cmd string) *progress {
+	return &progress{w: w, cmd: cmd, every: 2 * time.Second, last: time.Now()}
+}
+
+func (p *progress) maybe(line func() string) {
+	if now := time.Now(); now.Sub(p.last) >= p.every {
+		p.last = now
+		fmt.Fprintf(p.w, "%s: %s\n", p.cmd, line())
+	}
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
+)
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func TestParseWhen(t *testing.T) {
+	for _, tc := range []struct {
+		in, wantErr string
+		want        time.Time
+	}{
+		{in: ""},
+		{in: "2026-02-28T23:00:00Z", want: time.Date(2026, 2, 28, 23, 0, 0, 0, time.UTC)},
+		{in: "2026-03-01T10:00:00.5+02:00", want: time.Date(2026, 3, 1, 8, 0, 0, 5e8, time.UTC)},
+		{in: "90m", want: now.Add(-90 * time.Minute)},
+		{in: "yesterday", wantErr: `dlq replay: --since "yesterday": use an RFC 3339 time`},
+		{in: "-5m", wantErr: `--since "-5m"`},
+		{in: "2026-03-01", wantErr: `--since "2026-03-01"`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseWhen("dlq replay", "since", tc.in, now)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tc.want) {
+				t.Errorf("got %s, %v; want %s", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// Bad flags fail with exit status 2 and name the flag and its value, before any broker is asked
+// (the brokers here do not exist).
+func TestDlqUsageErrors(t *testing.T) {
+	src := dlqTopicFlags{Brokers: []string{"127.0.0.1:1"}, Topic: "t.dlq"}
+	for _, tc := range []struct {
+		name, wantErr string
+		run           func(stderr *bytes.Buffer) error
+	}{
+		{"replay: unknown reason", `--reason "rejeted": not a reason`, func(e *bytes.Buffer) error {
+			c := dlqReplayCmd{dlqTopicFlags: src, dlqFilterFlags: dlqFilterFlags{Reason: []string{"rejeted"}}, MaxReplays: 3, BatchSize: 10}
+			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+		}},
+		{"replay: max replays", "--max-replays 0 must be at least 1", func(e *bytes.Buffer) error {
+			c := dlqReplayCmd{dlqTopicFlags: src, MaxReplays: 0, BatchSize: 10}
+			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+		}},
+		{"replay: to itself", "--to t.dlq is the dead-letter topic itself", func(e *bytes.Buffer) error {
+			c := dlqReplayCmd{dlqTopicFlags: src, To: "t.dlq", MaxReplays: 3, BatchSize: 10}
+			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+		}},
+		{"inspect: since after until", "--since 1h must be before --until 2h", func(e *bytes.Buffer) error {
+			c := dlqInspectCmd{dlqTopicFlags: src, dlqFilterFlags: dlqFilterFlags{Since: "1h", Until: "2h"}}
+			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+		}},
+		{"inspect: negative limit", "--limit -1", func(e *bytes.Buffer) error {
+			c := dlqInspectCmd{dlqTopicFlags: src, Limit: -1}
+			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+		}},
+		{"inspect: no topic", "--topic: name the dead-letter topic", func(e *bytes.Buffer) error {
+			c := dlqInspectCmd{dlqTopicFlags: dlqTopicFlags{Brokers: src.Brokers}}
+			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := tc.run(&stderr)
+			var ee *exitError
+			if !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("err %v, want exit status %d and %q", err, exitUsage, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestInspectWarnsOfAnUnknownReason(t *testing.T) {
+	var stderr bytes.Buffer
+	f := dlqFilterFlags{Reason: []string{"rejected", "made_up"}}
+	got, err := f.filter("dlq inspect", now, false, &stderr)
+	if err != nil || len(got.Reasons) != 2 {
+		t.Fatalf("filter: %+v, %v; inspect must accept any reason", got, err)
+	}
+	if !strings.Contains(stderr.String(), `--reason "made_up" is not a reason profile-ingest writes`) {
+		t.Errorf("stderr %q, want a note about made_up", stderr.String())
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	var s dlq.Summary
+	add := func(n int, e dlq.Entry) {
+		for range n {
+			s.Add(e)
+		}
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	add(3, dlq.Entry{Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
+	add(1, dlq.Entry{Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
+	add(2, dlq.Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
+	var out bytes.Buffer
+	writeSummary(&out, "profiles.dlq", &s, dlq.ScanStats{Read: 9})
+	want := `profiles.dlq: 6 dead letters match (of 9 read)
+oldest failure 2026-03-01T10:00:00.000Z, newest 2026-03-01T11:00:00.000Z
+
+REASON             STATUS  COUNT
+rejected           400     3
+invalid_json       0       2
+retries_exhausted  503     1
+
+ORIGIN TOPIC  COUNT
+profiles      4
+legacy        2
+
+REPLAYED BEFORE  COUNT
+0 times          5
+1 times          1
+`
+	if out.String() != want {
+		t.Errorf("summary:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// The dry-run histogram: by reason and status, by destination, the loop-guarded records by
+// name, and one final line with the three counts per reason.
+func TestWriteReplayReportDryRun(t *testing.T) {
+	rep := &dlq.ReplayReport{
+		Counts: dlq.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1}, Unread: 1,
+		ByReason: map[string]*dlq.Counts{
+			"rejected":     {Replayed: 4, SkippedLimit: 1},
+			"invalid_json": {SkippedFilter: 2},
+		},
+		ByStatus: map[dlq.ReasonStatus]*dlq.Counts{
+			{Reason: "rejected", Status: 400}:   {Replayed: 4, SkippedLimit: 1},
+			{Reason: "invalid_json", Status: 0}: {SkippedFilter: 2},
+		},
+		ByDestination: map[string]*dlq.Counts{"profiles": {Replayed: 4}},
+		Guarded:       []dlq.Entry{{Partition: 0, Offset: 17, Key: []byte("u-9"), Reason: "rejected", ReplayCount: 3}},
+	}
+	var out bytes.Buffer
+	rc := dlq.DefaultReplay("profiles.dlq.replay")
+	rc.DryRun = true
+	writeReplayReport(&out, "profiles.dlq", rc, rep)
+	want := `replay of profiles.dlq by group profiles.dlq.replay (dry run: nothing published, nothing committed)
+REASON                    STATUS  REPLAYED  SKIPPED BY FILTER  SKIPPED BY REPLAY LIMIT
+invalid_json              0       0         2                  0
+rejected                  400     4         0                  1
+(before --since, unread)          0         1                  0
+
+DESTINATION TOPIC  REPLAYED
+profiles           4
+loop guard: profiles.dlq/0 offset 17 (key "u-9", reason rejected) was replayed 3 times already; not replayed
+dry run: would replay 4 (rejected 4), skipped by filter 3 (invalid_json 2, before --since, unread 1), skipped by replay limit 1 (rejected 1)
+`
+	if out.String() != want {
+		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)
+	}
+}

@@ -1,0 +1,497 @@
+package dlq
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Entry is one dead letter read back from the dead-letter topic: where it sits, why it failed
+// and where it came from, parsed from its headers. A header that is missing or malformed leaves
+// its field zero; ParseEntry never fails, so a foreign record on the topic is still shown.
+type Entry struct {
+	Partition     int
+	Offset        int64
+	Time          time.Time // the dead letter's own Kafka timestamp
+	Key           []byte
+	Value         []byte
+	Headers       []kafka.Header // every header, this package's and the original record's
+	Reason        string
+	Error         string
+	Status        int
+	Origin        Origin
+	Attempts      int
+	FirstFailure  time.Time
+	LastFailure   time.Time
+	ReplayCount   int
+	WorkerVersion string
+	WorkerHost    string
+}
+
+// ParseEntry reads the dead letter m.
+func ParseEntry(m kafka.Message) Entry {
+	h := func(k string) string { v, _ := Header(m.Headers, k); return v }
+	return Entry{
+		Partition: m.Partition, Offset: m.Offset, Time: m.Time,
+		Key: m.Key, Value: m.Value, Headers: m.Headers,
+		Reason: h(HeaderReason), Error: h(HeaderError), Status: atoi(h(HeaderStatus)),
+		Origin: Origin{
+			Topic: h(HeaderOriginTopic), Partition: atoi(h(HeaderOriginPartition)),
+			Offset: int64(atoi(h(HeaderOriginOffset))), Timestamp: parseTime(h(HeaderOriginTimestamp)),
+		},
+		Attempts:      atoi(h(HeaderAttempts)),
+		FirstFailure:  parseTime(h(HeaderFirstFailure)),
+		LastFailure:   parseTime(h(HeaderLastFailure)),
+		ReplayCount:   ReplayCount(m.Headers),
+		WorkerVersion: h(HeaderWorkerVersion),
+		WorkerHost:    h(HeaderWorkerHost),
+	}
+}
+
+// FailedAt is the time filters compare: the last failure, or the dead letter's own timestamp
+// when the record carries no last-failure header.
+func (e Entry) FailedAt() time.Time {
+	if e.LastFailure.IsZero() {
+		return e.Time
+	}
+	return e.LastFailure
+}
+
+// line is the JSON shape of an Entry printed by `dlq inspect`; keep it stable, scripts read it.
+type line struct {
+	Partition     int        `json:"partition"`
+	Offset        int64      `json:"offset"`
+	Time          string     `json:"time"`
+	Key           string     `json:"key"`
+	Reason        string     `json:"reason"`
+	Status        int        `json:"status"`
+	Error         string     `json:"error"`
+	Origin        lineOrigin `json:"origin"`
+	Attempts      int        `json:"attempts"`
+	FirstFailure  string     `json:"first_failure"`
+	LastFailure   string     `json:"last_failure"`
+	ReplayCount   int        `json:"replay_count"`
+	WorkerVersion string     `json:"worker_version"`
+	WorkerHost    string     `json:"worker_host"`
+	ValueBytes    int        `json:"value_bytes"`
+	Value         *string    `json:"value,omitempty"`
+}
+
+type lineOrigin struct {
+	Topic     string `json:"topic"`
+	Partition int    `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Timestamp string `json:"timestamp"`
+}
+
+// MarshalLine returns e as one JSON object without a newline. Times are RFC 3339 with
+// milliseconds in UTC, "" when unknown; key and value are strings (bytes that are not UTF-8
+// become U+FFFD); the value is included only when showValue is set.
+func (e Entry) MarshalLine(showValue bool) ([]byte, error) {
+	l := line{
+		Partition: e.Partition, Offset: e.Offset, Time: formatTime(e.Time), Key: string(e.Key),
+		Reason: e.Reason, Status: e.Status, Error: e.Error,
+		Origin: lineOrigin{Topic: e.Origin.Topic, Partition: e.Origin.Partition, Offset: e.Origin.Offset,
+			Timestamp: formatTime(e.Origin.Timestamp)},
+		Attempts: e.Attempts, FirstFailure: formatTime(e.FirstFailure), LastFailure: formatTime(e.LastFailure),
+		ReplayCount: e.ReplayCount, WorkerVersion: e.WorkerVersion, WorkerHost: e.WorkerHost,
+		ValueBytes: len(e.Value),
+	}
+	if showValue {
+		v := string(e.Value)
+		l.Value = &v
+	}
+	return json.Marshal(l)
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Filter selects dead letters. The zero Filter selects every one.
+type Filter struct {
+	// Reasons keeps dead letters with any of these reasons. Default: empty, every reason.
+	Reasons []string
+	// Since keeps dead letters whose FailedAt is at or after it. Default: zero, no bound.
+	Since time.Time
+	// Until keeps dead letters whose FailedAt is before it. Default: zero, no bound.
+	Until time.Time
+	// Partitions reads only these partitions of the dead-letter topic. Default: empty, all.
+	Partitions []int
+}
+
+// Validate names the first field that is wrong and its value.
+func (f Filter) Validate() error {
+	for _, r := range f.Reasons {
+		if strings.TrimSpace(r) == "" {
+			return fmt.Errorf("dlq: Reasons %q: a reason must not be empty", f.Reasons)
+		}
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return fmt.Errorf("dlq: Since %s must be before Until %s", formatTime(f.Since), formatTime(f.Until))
+	}
+	for _, p := range f.Partitions {
+		if p < 0 {
+			return fmt.Errorf("dlq: Partitions %v: %d is negative", f.Partitions, p)
+		}
+	}
+	return nil
+}
+
+// Match reports whether f keeps e. Partitions are not checked here: they choose what is read.
+func (f Filter) Match(e Entry) bool {
+	if len(f.Reasons) > 0 && !slices.Contains(f.Reasons, e.Reason) {
+		return false
+	}
+	at := e.FailedAt()
+	if !f.Since.IsZero() && at.Before(f.Since) {
+		return false
+	}
+	if !f.Until.IsZero() && !at.Before(f.Until) {
+		return false
+	}
+	return true
+}
+
+// SeekMargin is how far before Filter.Since a scan starts, by record timestamp: a dead letter's
+// timestamp is set when it is written, after its last failure, so seeking to Since-SeekMargin
+// loses none to clock skew between the worker and a broker that stamps LogAppendTime.
+const SeekMargin = time.Minute
+
+// ScanConfig bounds how a Scanner reads.
+type ScanConfig struct {
+	// FetchMaxBytes is the most one fetch of a partition returns. Default: 1 MiB.
+	FetchMaxBytes int
+	// IdleTimeout fails a read that gets no record for this long before reaching the end offset
+	// seen at start, rather than waiting for ever. Default: 30s.
+	IdleTimeout time.Duration
+	// RequestTimeout bounds one metadata, offsets or commit request. Default: 30s.
+	RequestTimeout time.Duration
+}
+
+// DefaultScan returns the defaults.
+func DefaultScan() ScanConfig {
+	return ScanConfig{FetchMaxBytes: 1 << 20, IdleTimeout: 30 * time.Second, RequestTimeout: 30 * time.Second}
+}
+
+// Validate names the first field that is wrong and its value.
+func (c ScanConfig) Validate() error {
+	switch {
+	case c.FetchMaxBytes < 1:
+		return fmt.Errorf("dlq: FetchMaxBytes %d must be positive", c.FetchMaxBytes)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("dlq: IdleTimeout %s must be positive", c.IdleTimeout)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("dlq: RequestTimeout %s must be positive", c.RequestTimeout)
+	}
+	return nil
+}
+
+// Scanner reads a dead-letter topic without a consumer group, partition by partition, from a
+// start offset up to the end offsets it saw when the scan began; it changes nothing on the
+// broker. A Scanner is safe for concurrent use.
+type Scanner struct {
+	brokers   []string
+	topic     string
+	cfg       ScanConfig
+	dialer    *kafka.Dialer
+	transport kafka.RoundTripper
+	client    *kafka.Client
+}
+
+// ScanOption sets an optional collaborator of a Scanner.
+type ScanOption func(*Scanner)
+
+// WithConnection sets how readers dial (dialer) and how requests and writes travel (transport),
+// both carrying the same TLS and SASL settings. Default: kafka.DefaultDialer, kafka.DefaultTransport.
+func WithConnection(dialer *kafka.Dialer, transport kafka.RoundTripper) ScanOption {
+	return func(s *Scanner) { s.dialer, s.transport = dialer, transport }
+}
+
+// WithScanConfig replaces DefaultScan.
+func WithScanConfig(c ScanConfig) ScanOption { return func(s *Scanner) { s.cfg = c } }
+
+// NewScanner returns a Scanner of topic on brokers.
+func NewScanner(brokers []string, topic string, opts ...ScanOption) (*Scanner, error) {
+	if len(brokers) == 0 {
+		return nil, errors.New("dlq: no brokers")
+	}
+	if strings.TrimSpace(topic) == "" {
+		return nil, errors.New("dlq: the dead-letter topic is empty")
+	}
+	s := &Scanner{brokers: brokers, topic: topic, cfg: DefaultScan(), dialer: kafka.DefaultDialer}
+	for _, o := range opts {
+		o(s)
+	}
+	if err := s.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s.client = &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: s.cfg.RequestTimeout, Transport: s.transport}
+	return s, nil
+}
+
+// Topic returns the dead-letter topic.
+func (s *Scanner) Topic() string { return s.topic }
+
+// ErrTopicNotFound: the topic does not exist.
+var ErrTopicNotFound = errors.New("topic does not exist")
+
+// span is the part of one partition a scan reads.
+type span struct {
+	partition int
+	first     int64 // the log start offset
+	end       int64 // the end offset when the scan began: the next record's offset
+	since     int64 // the first offset at or after Filter.Since-SeekMargin; first when no Since
+}
+
+// spans returns the partitions f selects with their offsets now.
+func (s *Scanner) spans(ctx context.Context, f Filter) ([]span, error) {
+	n, err := s.partitions(ctx, s.topic)
+	if err != nil {
+		return nil, err
+	}
+	parts := f.Partitions
+	if len(parts) == 0 {
+		for p := range n {
+			parts = append(parts, p)
+		}
+	}
+	parts = slices.Compact(slices.Sorted(slices.Values(parts)))
+	for _, p := range parts {
+		if p >= n {
+			return nil, fmt.Errorf("dlq: partition %d: topic %s has %d partitions (0..%d)", p, s.topic, n, n-1)
+		}
+	}
+	first, err := s.listOffsets(ctx, parts, func(p int) kafka.OffsetRequest { return kafka.FirstOffsetOf(p) })
+	if err != nil {
+		return nil, err
+	}
+	end, err := s.listOffsets(ctx, parts, func(p int) kafka.OffsetRequest { return kafka.LastOffsetOf(p) })
+	if err != nil {
+		return nil, err
+	}
+	since := first
+	if !f.Since.IsZero() {
+		at := f.Since.Add(-SeekMargin)
+		if since, err = s.listOffsets(ctx, parts, func(p int) kafka.OffsetRequest { return kafka.TimeOffsetOf(p, at) }); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]span, 0, len(parts))
+	for _, p := range parts {
+		sp := span{partition: p, first: first[p], end: end[p], since: since[p]}
+		if sp.since < 0 { // no record at or after the time
+			sp.since = sp.end
+		}
+		sp.since = max(sp.since, sp.first)
+		out = append(out, sp)
+	}
+	return out, nil
+}
+
+// partitions returns how many partitions topic has; ErrTopicNotFound when it does not exist.
+func (s *Scanner) partitions(ctx context.Context, topic string) (int, error) {
+	md, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("dlq: metadata of %s: %w", topic, err)
+	}
+	if len(md.Topics) != 1 {
+		return 0, fmt.Errorf("dlq: metadata of %s: %d topics in the answer", topic, len(md.Topics))
+	}
+	if err := md.Topics[0].Error; err != nil {
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			return 0, fmt.Errorf("dlq: topic %s: %w", topic, ErrTopicNotFound)
+		}
+		return 0, fmt.Errorf("dlq: metadata of %s: %w", topic, err)
+	}
+	return len(md.Topics[0].Partitions), nil
+}
+
+// listOffsets asks one kind of offset for every partition; Kafka refuses two kinds of the same
+// partition in one request.
+func (s *Scanner) listOffsets(ctx context.Context, parts []int, req func(int) kafka.OffsetRequest) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, len(parts))
+	for i, p := range parts {
+		reqs[i] = req(p)
+	}
+	res, err := s.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("dlq: list offsets of %s: %w", s.topic, err)
+	}
+	out := make(map[int]int64, len(parts))
+	for _, po := range res.Topics[s.topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("dlq: list offsets of %s/%d: %w", s.topic, po.Partition, po.Error)
+		}
+		switch reqs[0].Timestamp {
+		case kafka.FirstOffset:
+			out[po.Partition] = po.FirstOffset
+		case kafka.LastOffset:
+			out[po.Partition] = po.LastOffset
+		default:
+			out[po.Partition] = -1
+			for off := range po.Offsets {
+				out[po.Partition] = off
+			}
+		}
+	}
+	for _, p := range parts {
+		if _, ok := out[p]; !ok {
+			return nil, fmt.Errorf("dlq: list offsets of %s/%d: no answer", s.topic, p)
+		}
+	}
+	return out, nil
+}
+
+// read calls each for every record of partition in [from, to), in offset order.
+func (s *Scanner) read(ctx context.Context, partition int, from, to int64, each func(kafka.Message) error) error {
+	if from >= to {
+		return nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: s.brokers, Topic: s.topic, Partition: partition, Dialer: s.dialer,
+		MinBytes: 1, MaxBytes: s.cfg.FetchMaxBytes, MaxWait: 250 * time.Millisecond,
+	})
+	// kafka-go's Reader.Close can hang (segmentio/kafka-go#1248): never let it hold the command.
+	defer func() {
+		done := make(chan struct{})
+		go func() { _ = r.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+	}()
+	if err := r.SetOffset(from); err != nil {
+		return fmt.Errorf("dlq: seek %s/%d to %d: %w", s.topic, partition, from, err)
+	}
+	next := from
+	for {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.IdleTimeout)
+		m, err := r.FetchMessage(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("no record for %s (the end offset seen at start is %d)", s.cfg.IdleTimeout, to)
+			}
+			return fmt.Errorf("dlq: read %s/%d at offset %d: %w", s.topic, partition, next, errors.Join(err, ctx.Err()))
+		}
+		if m.Offset >= to {
+			return nil
+		}
+		if err := each(m); err != nil {
+			return err
+		}
+		next = m.Offset + 1
+		if next >= to {
+			return nil
+		}
+	}
+}
+
+// ScanStats counts what a scan read.
+type ScanStats struct {
+	Total   int64 // records in the ranges to read, when the scan began
+	Read    int64 // records read so far
+	Matched int64 // records the filter kept
+}
+
+// Inspect calls each with every dead letter f keeps, partition by partition in offset order,
+// from the start of each partition (or Filter.Since, by record time) up to the end offsets seen
+// when it began; it stops after limit entries when limit > 0. progress, when not nil, is called
+// after every record read.
+func (s *Scanner) Inspect(ctx context.Context, f Filter, limit int, each func(Entry) error, progress func(ScanStats)) (ScanStats, error) {
+	var st ScanStats
+	if err := f.Validate(); err != nil {
+		return st, err
+	}
+	spans, err := s.spans(ctx, f)
+	if err != nil {
+		return st, err
+	}
+	for _, sp := range spans {
+		st.Total += sp.end - sp.since
+	}
+	errLimit := errors.New("limit reached")
+	for _, sp := range spans {
+		err := s.read(ctx, sp.partition, sp.since, sp.end, func(m kafka.Message) error {
+			st.Read++
+			e := ParseEntry(m)
+			if f.Match(e) {
+				st.Matched++
+				if err := each(e); err != nil {
+					return err
+				}
+			}
+			if progress != nil {
+				progress(st)
+			}
+			if limit > 0 && st.Matched >= int64(limit) {
+				return errLimit
+			}
+			return nil
+		})
+		if errors.Is(err, errLimit) {
+			return st, nil
+		}
+		if err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// Summary tallies dead letters for a human: by reason and status, by origin topic, by replay
+// count, and the span of failure times. The zero Summary is empty and ready. A Summary is
+// owned by one goroutine.
+type Summary struct {
+	Total         int
+	ByReason      map[ReasonStatus]int
+	ByOrigin      map[string]int
+	ByReplayCount map[int]int
+	OldestFailure time.Time // the earliest first failure (else last failure, else record time)
+	NewestFailure time.Time // the latest FailedAt
+}
+
+// ReasonStatus is a reason with the API's last HTTP status (0: none).
+type ReasonStatus struct {
+	Reason string
+	Status int
+}
+
+// Add counts e.
+func (s *Summary) Add(e Entry) {
+	if s.ByReason == nil {
+		s.ByReason, s.ByOrigin, s.ByReplayCount = map[ReasonStatus]int{}, map[string]int{}, map[int]int{}
+	}
+	s.Total++
+	s.ByReason[ReasonStatus{e.Reason, e.Status}]++
+	s.ByOrigin[e.Origin.Topic]++
+	s.ByReplayCount[e.ReplayCount]++
+	oldest := cmp.Or(e.FirstFailure, e.FailedAt())
+	if s.OldestFailure.IsZero() || oldest.Before(s.OldestFailure) {
+		s.OldestFailure = oldest
+	}
+	if newest := e.FailedAt(); newest.After(s.NewestFailure) {
+		s.NewestFailure = newest
+	}
+}

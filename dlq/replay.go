@@ -1,0 +1,427 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// ReplayConfig configures a Replayer.
+type ReplayConfig struct {
+	// Group is the consumer group that keeps the replay's position on the dead-letter topic.
+	// Required; the command defaults it to "<topic>.replay".
+	Group string
+	// To publishes every replayed record to this topic. Default: "", each record's origin topic.
+	To string
+	// MaxReplays is the loop guard: a dead letter already replayed this many times is skipped.
+	// Default: 3.
+	MaxReplays int
+	// DryRun reads and counts, and publishes and commits nothing. Default: false.
+	DryRun bool
+	// BatchRecords is how many records are read between two commits: a replay that dies
+	// re-publishes at most this many on the next run. Default: 500.
+	BatchRecords int
+	// BatchBytes closes a batch early once its records to publish hold this many bytes. Default: 4 MiB.
+	BatchBytes int
+	// WriteTimeout bounds one publish of a batch. Default: 30s.
+	WriteTimeout time.Duration
+}
+
+// DefaultReplay returns the defaults for group.
+func DefaultReplay(group string) ReplayConfig {
+	return ReplayConfig{Group: group, MaxReplays: 3, BatchRecords: 500, BatchBytes: 4 << 20, WriteTimeout: 30 * time.Second}
+}
+
+// Validate names the first field that is wrong and its value.
+func (c ReplayConfig) Validate() error {
+	switch {
+	case strings.TrimSpace(c.Group) == "":
+		return errors.New("dlq: replay Group is empty")
+	case c.MaxReplays < 1:
+		return fmt.Errorf("dlq: replay MaxReplays %d must be at least 1", c.MaxReplays)
+	case c.BatchRecords < 1:
+		return fmt.Errorf("dlq: replay BatchRecords %d must be positive", c.BatchRecords)
+	case c.BatchBytes < 1:
+		return fmt.Errorf("dlq: replay BatchBytes %d must be positive", c.BatchBytes)
+	case c.WriteTimeout <= 0:
+		return fmt.Errorf("dlq: replay WriteTimeout %s must be positive", c.WriteTimeout)
+	}
+	return nil
+}
+
+// ReplayMessage returns the record that replays dead letter m to topic: the same key and value,
+// the original record's headers, none of this package's but HeaderReplayCount, set to the dead
+// letter's count + 1, and the original record's timestamp (a message without a "time" takes its
+// event time from it), when the dead letter carries one.
+func ReplayMessage(m kafka.Message, topic string) kafka.Message {
+	h := make([]kafka.Header, 0, len(m.Headers))
+	h = append(h, kafka.Header{Key: HeaderReplayCount, Value: []byte(strconv.Itoa(ReplayCount(m.Headers) + 1))})
+	for _, x := range m.Headers {
+		if !IsOwnHeader(x.Key) {
+			h = append(h, x)
+		}
+	}
+	out := kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: h}
+	if v, ok := Header(m.Headers, HeaderOriginTimestamp); ok {
+		out.Time = parseTime(v)
+	}
+	return out
+}
+
+// Outcome is what a replay did, or would do, with one dead letter.
+type Outcome int
+
+const (
+	Replayed      Outcome = iota // published again
+	SkippedFilter                // the filter does not keep it; the cursor moves past it
+	SkippedLimit                 // kept, but replayed MaxReplays times already: the loop guard
+)
+
+// Counts is one row of a replay's histogram.
+type Counts struct{ Replayed, SkippedFilter, SkippedLimit int }
+
+func (c *Counts) add(o Outcome, n int) {
+	switch o {
+	case Replayed:
+		c.Replayed += n
+	case SkippedFilter:
+		c.SkippedFilter += n
+	case SkippedLimit:
+		c.SkippedLimit += n
+	}
+}
+
+// MaxGuarded is how many loop-guarded dead letters a ReplayReport keeps by name.
+const MaxGuarded = 20
+
+// ReplayReport is what a replay did (or, dry, would do), by reason, by reason and status, and by
+// destination topic. Only records whose batch was published and committed are counted.
+type ReplayReport struct {
+	Counts                           // every record
+	Unread        int64              // offsets before Filter.Since, skipped without being read
+	ByReason      map[string]*Counts // by HeaderReason
+	ByStatus      map[ReasonStatus]*Counts
+	ByDestination map[string]*Counts // where replayed records go (or would); skipped ones are not here
+	Missing       map[string]int     // dry run: records whose destination topic does not exist ("" for no origin header)
+	Guarded       []Entry            // the first MaxGuarded loop-guarded dead letters
+	Start, End    map[int]int64      // per partition: where the replay began and the end offset seen at start
+}
+
+func newReport() *ReplayReport {
+	return &ReplayReport{ByReason: map[string]*Counts{}, ByStatus: map[ReasonStatus]*Counts{},
+		ByDestination: map[string]*Counts{}, Missing: map[string]int{}, Start: map[int]int64{}, End: map[int]int64{}}
+}
+
+func (r *ReplayReport) add(e Entry, dest string, o Outcome) {
+	r.Counts.add(o, 1)
+	row := func(m map[string]*Counts, k string) *Counts {
+		if m[k] == nil {
+			m[k] = &Counts{}
+		}
+		return m[k]
+	}
+	row(r.ByReason, e.Reason).add(o, 1)
+	rs := ReasonStatus{e.Reason, e.Status}
+	if r.ByStatus[rs] == nil {
+		r.ByStatus[rs] = &Counts{}
+	}
+	r.ByStatus[rs].add(o, 1)
+	if o == Replayed {
+		row(r.ByDestination, dest).add(o, 1)
+	}
+	if o == SkippedLimit && len(r.Guarded) < MaxGuarded {
+		e.Value = nil // keep the report small
+		r.Guarded = append(r.Guarded, e)
+	}
+}
+
+// Progress is where a replay stands, for a progress line.
+type Progress struct {
+	Total, Read int64 // records in the ranges to read at start, records read and settled
+	Counts
+}
+
+// ReplayOption sets an optional collaborator of a Replayer.
+type ReplayOption func(*Replayer)
+
+// WithProgress has Run call fn after each batch is settled. Default: none.
+func WithProgress(fn func(Progress)) ReplayOption { return func(r *Replayer) { r.progress = fn } }
+
+// Replayer re-publishes dead letters to their origin topic, resumably: it keeps its position
+// on the dead-letter topic in a consumer group and commits a partition's offset only once
+// every record before it is published or deliberately skipped. The dead-letter topic itself is
+// never modified. A Replayer is owned by one goroutine; two replays must not share a group at
+// the same time.
+type Replayer struct {
+	s        *Scanner
+	cfg      ReplayConfig
+	w        *kafka.Writer
+	exists   map[string]bool // destination topics checked so far
+	progress func(Progress)
+}
+
+// NewReplayer returns a Replayer reading with s.
+func NewReplayer(s *Scanner, cfg ReplayConfig, opts ...ReplayOption) (*Replayer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.To == s.topic {
+		return nil, fmt.Errorf("dlq: replay To %s is the dead-letter topic itself", cfg.To)
+	}
+	r := &Replayer{s: s, cfg: cfg, exists: map[string]bool{}}
+	r.w = &kafka.Writer{
+		Addr:         kafka.TCP(s.brokers...),
+		Balancer:     &kafka.Murmur2Balancer{}, // a user's records land where Java clients put them
+		RequiredAcks: kafka.RequireAll,
+		Transport:    s.transport,
+		MaxAttempts:  3,
+		BatchSize:    cfg.BatchRecords,
+		BatchBytes:   16 << 20,
+		BatchTimeout: time.Millisecond,
+		WriteTimeout: cfg.WriteTimeout,
+		ReadTimeout:  cfg.WriteTimeout,
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
+}
+
+// Close closes the producer.
+func (r *Replayer) Close() error { return r.w.Close() }
+
+// ErrMissingDestination: a dead letter's destination topic does not exist, or it has no origin
+// topic header and no To was given.
+var ErrMissingDestination = errors.New("destination topic missing")
+
+// Run replays the dead letters f keeps from the group's committed offsets (the start of each
+// partition without one, or Filter.Since by record time when later) up to the end offsets seen
+// when it began, then returns what it did. On an error the report counts what was published
+// and committed before it; running again continues from there.
+func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
+	rep := newReport()
+	if err := f.Validate(); err != nil {
+		return rep, err
+	}
+	spans, err := r.s.spans(ctx, f)
+	if err != nil {
+		return rep, err
+	}
+	committed, err := r.committed(ctx, spans)
+	if err != nil {
+		return rep, err
+	}
+	var total, read int64
+	starts := map[int]int64{}
+	for _, sp := range spans {
+		start := sp.first
+		if c, ok := committed[sp.partition]; ok && c >= sp.first && c <= sp.end {
+			start = c // else out of range: retention deleted past it, or the topic was recreated
+		}
+		starts[sp.partition] = start
+		rep.Start[sp.partition], rep.End[sp.partition] = start, sp.end
+		total += sp.end - max(start, sp.since)
+	}
+	if !r.cfg.DryRun {
+		// Prove the group takes simple commits before anything is published: re-commit where
+		// each partition stands (the log start without a commit, which changes nothing).
+		if err := r.commit(ctx, starts); err != nil {
+			return rep, err
+		}
+	}
+	for _, sp := range spans {
+		pos := starts[sp.partition]
+		if sp.since > pos {
+			rep.Unread += sp.since - pos
+			rep.SkippedFilter += int(sp.since - pos)
+			pos = sp.since
+			if err := r.commitOne(ctx, sp.partition, pos); err != nil {
+				return rep, err
+			}
+		}
+		b := &batch{}
+		settle := func() error {
+			if err := r.flush(ctx, rep, sp.partition, b); err != nil {
+				return err
+			}
+			read += int64(b.read)
+			*b = batch{}
+			if r.progress != nil {
+				r.progress(Progress{Total: total, Read: read, Counts: rep.Counts})
+			}
+			return nil
+		}
+		err := r.s.read(ctx, sp.partition, pos, sp.end, func(m kafka.Message) error {
+			e := ParseEntry(m)
+			d := decided{e: e, o: Replayed}
+			switch {
+			case !f.Match(e):
+				d.o = SkippedFilter
+			case e.ReplayCount >= r.cfg.MaxReplays:
+				d.o = SkippedLimit
+			default:
+				d.dest = r.cfg.To
+				if d.dest == "" {
+					d.dest = e.Origin.Topic
+				}
+				b.msgs = append(b.msgs, ReplayMessage(m, d.dest))
+				b.bytes += len(m.Key) + len(m.Value)
+			}
+			b.decided = append(b.decided, d)
+			b.read++
+			b.next = m.Offset + 1
+			if b.read >= r.cfg.BatchRecords || b.bytes >= r.cfg.BatchBytes {
+				return settle()
+			}
+			return nil
+		})
+		if err == nil && b.read > 0 {
+			err = settle()
+		}
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// batch is what was read since the last commit of a partition.
+type batch struct {
+	decided []decided
+	msgs    []kafka.Message // the records to publish, in offset order
+	bytes   int
+	read    int
+	next    int64 // the offset to commit once msgs are published
+}
+
+type decided struct {
+	e    Entry
+	o    Outcome
+	dest string
+}
+
+// flush publishes b, commits its partition past it and counts it; dry, it only counts.
+func (r *Replayer) flush(ctx context.Context, rep *ReplayReport, partition int, b *batch) error {
+	for _, d := range b.decided {
+		if d.o != Replayed {
+			continue
+		}
+		if err := r.checkDestination(ctx, d); err != nil {
+			if !r.cfg.DryRun || !errors.Is(err, ErrMissingDestination) {
+				return err
+			}
+			rep.Missing[d.dest]++
+		}
+	}
+	if !r.cfg.DryRun {
+		if len(b.msgs) > 0 {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+			err := r.w.WriteMessages(wctx, b.msgs...)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("dlq: replay: publish %d records from %s/%d (offsets before %d; nothing committed for them, run again to retry): %w",
+					len(b.msgs), r.s.topic, partition, b.next, err)
+			}
+		}
+		if err := r.commitOne(ctx, partition, b.next); err != nil {
+			return fmt.Errorf("%w (the %d records just published will be published again by the next run)", err, len(b.msgs))
+		}
+	}
+	for _, d := range b.decided {
+		rep.add(d.e, d.dest, d.o)
+	}
+	return nil
+}
+
+// checkDestination returns an error wrapping ErrMissingDestination when d cannot be published.
+func (r *Replayer) checkDestination(ctx context.Context, d decided) error {
+	where := fmt.Sprintf("dead letter %s/%d offset %d (key %q)", r.s.topic, d.e.Partition, d.e.Offset, d.e.Key)
+	switch d.dest {
+	case "":
+		return fmt.Errorf("dlq: replay: %s has no %s header and no destination topic was given: %w", where, HeaderOriginTopic, ErrMissingDestination)
+	case r.s.topic:
+		return fmt.Errorf("dlq: replay: %s names the dead-letter topic itself as its origin; refusing to loop", where)
+	}
+	if ok, seen := r.exists[d.dest]; seen {
+		if !ok {
+			return fmt.Errorf("dlq: replay: destination topic %s of %s does not exist: %w", d.dest, where, ErrMissingDestination)
+		}
+		return nil
+	}
+	_, err := r.s.partitions(ctx, d.dest)
+	switch {
+	case errors.Is(err, ErrTopicNotFound):
+		r.exists[d.dest] = false
+		return fmt.Errorf("dlq: replay: destination topic %s of %s does not exist: %w", d.dest, where, ErrMissingDestination)
+	case err != nil:
+		return err
+	}
+	r.exists[d.dest] = true
+	return nil
+}
+
+// committed returns the group's committed offsets of the spans' partitions; a partition without
+// a commit is absent.
+func (r *Replayer) committed(ctx context.Context, spans []span) (map[int]int64, error) {
+	parts := make([]int, len(spans))
+	for i, sp := range spans {
+		parts[i] = sp.partition
+	}
+	res, err := r.s.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: r.cfg.Group, Topics: map[string][]int{r.s.topic: parts}})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dlq: replay: committed offsets of group %s: %w", r.cfg.Group, err)
+	}
+	out := map[int]int64{}
+	for _, p := range res.Topics[r.s.topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("dlq: replay: committed offset of group %s on %s/%d: %w", r.cfg.Group, r.s.topic, p.Partition, p.Error)
+		}
+		if p.CommittedOffset >= 0 {
+			out[p.Partition] = p.CommittedOffset
+		}
+	}
+	return out, nil
+}
+
+func (r *Replayer) commitOne(ctx context.Context, partition int, offset int64) error {
+	if r.cfg.DryRun {
+		return nil
+	}
+	return r.commit(ctx, map[int]int64{partition: offset})
+}
+
+// commit commits offsets as a "simple consumer": generation -1 and no member, which Kafka
+// accepts for a group with no active members, and refuses while a consumer group uses it.
+func (r *Replayer) commit(ctx context.Context, offsets map[int]int64) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	req := &kafka.OffsetCommitRequest{GroupID: r.cfg.Group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
+	for p, o := range offsets {
+		req.Topics[r.s.topic] = append(req.Topics[r.s.topic], kafka.OffsetCommit{Partition: p, Offset: o})
+	}
+	res, err := r.s.client.OffsetCommit(ctx, req)
+	if err == nil {
+		for _, p := range res.Topics[r.s.topic] {
+			if p.Error != nil {
+				err = fmt.Errorf("partition %d: %w", p.Partition, p.Error)
+				if errors.Is(p.Error, kafka.UnknownMemberId) || errors.Is(p.Error, kafka.IllegalGeneration) {
+					err = fmt.Errorf("%w (a running consumer uses this group; a replay needs a group of its own)", err)
+				}
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dlq: replay: commit group %s on %s: %w", r.cfg.Group, r.s.topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,272 @@
+//go:build integration
+
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
+)
+
+// deadLetters writes recs to the dead-letter topic with the worker's own dlq.Writer, in one
+// Write: on a fresh topic some partitions may answer "Not Leader For Partition" at first, and
+// the writer must retry only those records (the tests count what arrives exactly).
+func deadLetters(t *testing.T, brokers []string, topic string, recs ...dlq.Record) {
+	t.Helper()
+	w, err := dlq.NewWriter(brokers, dlq.Default(topic), dlq.WithWorkerVersion("profile-ingest/it"),
+		dlq.WithLogger(zerolog.New(zerolog.NewTestWriter(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.Write(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// failed is a dead letter of the record key at origin/offset.
+func failed(origin, key, reason string, status, replays int, last time.Time, offset int64) dlq.Record {
+	h := []kafka.Header{{Key: "traceparent", Value: []byte("00-" + key + "-01")}}
+	if replays > 0 {
+		h = append(h, kafka.Header{Key: dlq.HeaderReplayCount, Value: fmt.Append(nil, replays)})
+	}
+	return dlq.Record{
+		Key: []byte(key), Value: fmt.Appendf(nil, `{"distinct_id":%q,"operations":[{"set":{"n":%d}}]}`, key, offset), Headers: h,
+		Origin: dlq.Origin{Topic: origin, Partition: 0, Offset: offset, Timestamp: last.Add(-time.Minute).Truncate(time.Millisecond)},
+		Reason: reason, Err: reason + " error text", Status: status, Attempts: 1, FirstFailure: last.Add(-time.Second), LastFailure: last,
+	}
+}
+
+// dlqRun runs `profile-ingest dlq args...` to its end and returns its exit status and output.
+func dlqRun(t *testing.T, brokers []string, args ...string) (int, string) {
+	t.Helper()
+	args = append(append([]string{"dlq"}, args...), "--brokers", strings.Join(brokers, ","))
+	p := Start(t, nil, Binary(t, "profile-ingest"), args...)
+	code := p.Wait(2 * time.Minute)
+	return code, p.Output()
+}
+
+// jsonLines returns the output's lines that are JSON objects (stderr is mixed in).
+func jsonLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(l, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+func TestDlqInspect(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 3)
+	dead := NewTopic(t, brokers, 2)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	// A foreign record written five hours ago, before the dead letters: --since must seek past it.
+	Produce(t, brokers, dead, kafka.Message{Key: []byte("old"), Value: []byte("x"), Time: now.Add(-5 * time.Hour)})
+	recs := []dlq.Record{
+		failed(origin, "u-1", "rejected", 400, 0, now.Add(-3*time.Hour), 10),
+		failed(origin, "u-2", "rejected", 400, 1, now.Add(-10*time.Minute), 11),
+		failed(origin, "u-3", "invalid_json", 0, 0, now.Add(-5*time.Minute), 12),
+		failed(origin, "u-4", "retries_exhausted", 503, 0, now.Add(-time.Minute), 13),
+	}
+	deadLetters(t, brokers, dead, recs...)
+
+	code, out := dlqRun(t, brokers, "inspect", "--topic", dead)
+	if code != 0 {
+		t.Fatalf("inspect exited %d: %s", code, out)
+	}
+	lines := jsonLines(t, out)
+	if len(lines) != 5 {
+		t.Fatalf("inspect printed %d lines, want 5 (4 dead letters and the foreign record):\n%s", len(lines), out)
+	}
+	byKey := map[string]map[string]any{}
+	for _, l := range lines {
+		byKey[l["key"].(string)] = l
+		if _, ok := l["value"]; ok {
+			t.Errorf("a value printed without --show-value: %v", l)
+		}
+	}
+	for _, r := range recs {
+		l := byKey[string(r.Key)]
+		o, _ := l["origin"].(map[string]any)
+		if l == nil || l["reason"] != r.Reason || l["status"] != float64(r.Status) || l["error"] != r.Err ||
+			o["topic"] != origin || o["offset"] != float64(r.Origin.Offset) ||
+			l["last_failure"] != r.LastFailure.Format("2006-01-02T15:04:05.000Z07:00") ||
+			l["replay_count"] != float64(dlq.ReplayCount(r.Headers)) || l["value_bytes"] != float64(len(r.Value)) ||
+			l["worker_version"] != "profile-ingest/it" || l["attempts"] != float64(1) {
+			t.Errorf("dead letter %s printed as %v", r.Key, l)
+		}
+	}
+
+	code, out = dlqRun(t, brokers, "inspect", "--topic", dead, "--reason", "rejected,retries_exhausted", "--since", "30m", "--show-value")
+	lines = jsonLines(t, out)
+	if code != 0 || len(lines) != 2 || lines[0]["key"] == lines[1]["key"] {
+		t.Fatalf("--reason rejected,retries_exhausted --since 30m: exit %d, %d lines, want u-2 and u-4:\n%s", code, len(lines), out)
+	}
+	for _, l := range lines {
+		k := l["key"].(string)
+		if k != "u-2" && k != "u-4" || !strings.Contains(l["value"].(string), `"distinct_id":"`+k+`"`) {
+			t.Errorf("filtered line %v, want u-2 or u-4 with its value", l)
+		}
+	}
+
+	code, out = dlqRun(t, brokers, "inspect", "--topic", dead, "--summary", "--since", "4h")
+	if code != 0 {
+		t.Fatalf("--summary exited %d: %s", code, out)
+	}
+	for _, want := range []string{"4 dead letters match (of 4 read)", "rejected           400     2", "retries_exhausted  503     1", origin + "  4"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q (the foreign record before --since must not even be read):\n%s", want, out)
+		}
+	}
+
+	code, out = dlqRun(t, brokers, "inspect", "--topic", dead, "--partition", "7")
+	if code != 1 || !strings.Contains(out, "partition 7: topic "+dead+" has 2 partitions") {
+		t.Errorf("--partition 7: exit %d, want 1 naming the partition:\n%s", code, out)
+	}
+}
+
+func TestDlqReplay(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 3)
+	dead := NewTopic(t, brokers, 2)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []dlq.Record
+	for i := range 6 {
+		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
+	}
+	recs = append(recs,
+		failed(origin, "bad-1", "invalid_json", 0, 0, now, 100),
+		failed(origin, "bad-2", "invalid_json", 0, 0, now, 101),
+		failed(origin, "looped", "rejected", 400, 3, now, 102), // replayed 3 times already
+	)
+	deadLetters(t, brokers, dead, recs...)
+	group := dead + ".replay"
+
+	// Dry run: the histogram, and nothing published or committed.
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--dry-run")
+	want := "dry run: would replay 6 (rejected 6), skipped by filter 2 (invalid_json 2), skipped by replay limit 1 (rejected 1)"
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "rejected      400     6         0                  1") {
+		t.Fatalf("dry run: exit %d, want 0 and %q:\n%s", code, want, out)
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 0 {
+		t.Errorf("the dry run published %d records", n)
+	}
+	if c := CommittedOffsets(t, brokers, group, dead); len(c) != 0 {
+		t.Errorf("the dry run committed %v", c)
+	}
+
+	// The replay: exactly the matching records, on the partition of their key, unchanged.
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--batch-size", "2")
+	want = "replayed 6 (rejected 6), skipped by filter 2 (invalid_json 2), skipped by replay limit 1 (rejected 1)"
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, `(key "looped", reason rejected) was replayed 3 times already`) {
+		t.Fatalf("replay: exit %d, want 0, %q and the looped record named:\n%s", code, want, out)
+	}
+	got := ReadAll(t, brokers, origin)
+	if len(got) != 6 {
+		t.Fatalf("origin topic holds %d records, want the 6 rejected ones", len(got))
+	}
+	byKey := map[string]dlq.Record{}
+	for _, r := range recs {
+		byKey[string(r.Key)] = r
+	}
+	for _, m := range got {
+		r, ok := byKey[string(m.Key)]
+		if !ok || r.Reason != "rejected" || string(m.Value) != string(r.Value) {
+			t.Errorf("replayed %s = %s: not one of the rejected dead letters, or its value changed", m.Key, m.Value)
+			continue
+		}
+		wantHeaders := []kafka.Header{{Key: dlq.HeaderReplayCount, Value: []byte("1")}, {Key: "traceparent", Value: []byte("00-" + string(m.Key) + "-01")}}
+		if fmt.Sprint(m.Headers) != fmt.Sprint(wantHeaders) {
+			t.Errorf("replayed %s headers %v, want %v", m.Key, m.Headers, wantHeaders)
+		}
+		if p := (&kafka.Murmur2Balancer{}).Balance(m, 0, 1, 2); m.Partition != p {
+			t.Errorf("replayed %s on partition %d, want %d (murmur2 of the key)", m.Key, m.Partition, p)
+		}
+		if !m.Time.Equal(r.Origin.Timestamp) {
+			t.Errorf("replayed %s with timestamp %s, want the original %s", m.Key, m.Time, r.Origin.Timestamp)
+		}
+	}
+	end, committed := EndOffsets(t, brokers, dead), CommittedOffsets(t, brokers, group, dead)
+	for p, e := range end {
+		if committed[p] != e {
+			t.Errorf("partition %d: group %s committed %d, want the end %d", p, group, committed[p], e)
+		}
+	}
+
+	// A second run continues where the first stopped: nothing new, nothing again.
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected")
+	if code != 0 || !strings.Contains(out, "replayed 0, skipped by filter 0, skipped by replay limit 0") {
+		t.Fatalf("second run: exit %d, want 0 and nothing to do:\n%s", code, out)
+	}
+	// A new dead letter after it: the next run replays only that one.
+	deadLetters(t, brokers, dead, failed(origin, "late", "rejected", 400, 1, now, 200))
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected")
+	if code != 0 || !strings.Contains(out, "replayed 1 (rejected 1), skipped by filter 0") {
+		t.Fatalf("third run: exit %d, want 0 and exactly the new dead letter:\n%s", code, out)
+	}
+	got = ReadAll(t, brokers, origin)
+	if len(got) != 7 || string(got[slices.IndexFunc(got, func(m kafka.Message) bool { return string(m.Key) == "late" })].Headers[0].Value) != "2" {
+		t.Errorf("origin topic holds %d records, want 7 with late at replay count 2", len(got))
+	}
+
+	// The dead-letter topic itself is unchanged: inspect still shows every dead letter.
+	code, out = dlqRun(t, brokers, "inspect", "--topic", dead)
+	if n := len(jsonLines(t, out)); code != 0 || n != len(recs)+1 {
+		t.Errorf("inspect after the replays: exit %d, %d lines, want %d", code, n, len(recs)+1)
+	}
+}
+
+func TestDlqReplayStopsAtAMissingOriginTopic(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	missing := UniqueName(t, "gone")
+	now := time.Now().UTC()
+	deadLetters(t, brokers, dead,
+		failed(origin, "a", "rejected", 400, 0, now, 1),
+		failed(missing, "b", "rejected", 400, 0, now, 2),
+		failed(origin, "c", "rejected", 400, 0, now, 3),
+	)
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--dry-run")
+	if code != 1 || !strings.Contains(out, missing+" (1 records)") {
+		t.Errorf("dry run: exit %d, want 1 naming %s:\n%s", code, missing, out)
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--batch-size", "1")
+	if code != 1 || !strings.Contains(out, "destination topic "+missing+" of dead letter "+dead+"/0 offset 1") || !strings.Contains(out, "pass --to") {
+		t.Fatalf("replay: exit %d, want 1 naming %s and the record:\n%s", code, missing, out)
+	}
+	if c := CommittedOffsets(t, brokers, dead+".replay", dead); c[0] != 1 {
+		t.Errorf("committed %d, want 1: past a, not past b", c[0])
+	}
+	// --to sends the rest somewhere that exists; the run resumes at b.
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--to", origin)
+	if code != 0 || !strings.Contains(out, "replayed 2 (rejected 2)") {
+		t.Fatalf("replay --to: exit %d, want 0 and 2 replayed:\n%s", code, out)
+	}
+	var keys []string
+	for _, m := range ReadAll(t, brokers, origin) {
+		keys = append(keys, string(m.Key))
+	}
+	if slices.Sort(keys); fmt.Sprint(keys) != "[a b c]" {
+		t.Errorf("origin topic holds %v, want [a b c]", keys)
+	}
+}

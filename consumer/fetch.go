@@ -2,10 +2,11 @@ package consumer
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
 
 // fetched is one record read from a partition, on its way to the pipeline.
@@ -21,14 +22,12 @@ func (w *Worker) fetch(ctx context.Context, tp TopicPartition, start int64, out 
 		Brokers: w.cfg.Brokers, Topic: tp.Topic, Partition: tp.Partition, Dialer: w.cfg.Dialer,
 		MinBytes: 1, MaxBytes: w.cfg.FetchMaxBytes, MaxWait: w.cfg.FetchMaxWait, QueueCapacity: 256,
 		ReadBackoffMin: 50 * time.Millisecond, ReadBackoffMax: time.Second,
+		// kafka-go's own account of trouble, e.g. a committed offset that retention deleted
+		// (it then skips to the first offset still there).
+		ErrorLogger: w.kafkaLog(tp),
 	})
-	// kafka-go's Reader.Close can hang (segmentio/kafka-go#1248): never let it hold the generation.
 	defer func() {
-		done := make(chan struct{})
-		go func() { _ = r.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
+		if !kafkautil.CloseReader(r, 5*time.Second) {
 			w.log.Warn().Str("topic", tp.Topic).Int("partition", tp.Partition).Msg("partition reader did not close in 5s; leaving it")
 		}
 	}()
@@ -47,9 +46,6 @@ func (w *Worker) fetch(ctx context.Context, tp TopicPartition, start int64, out 
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, kafka.OffsetOutOfRange) {
-				return err
-			}
 			w.log.Warn().Err(err).Str("topic", tp.Topic).Int("partition", tp.Partition).Msg("fetch failed; retrying in 1s")
 			select {
 			case <-time.After(time.Second):
@@ -63,5 +59,12 @@ func (w *Worker) fetch(ctx context.Context, tp TopicPartition, start int64, out 
 		case <-ctx.Done():
 			return nil
 		}
+	}
+}
+
+// kafkaLog routes a kafka-go error logger to the worker's log, at warn level.
+func (w *Worker) kafkaLog(tp TopicPartition) kafka.LoggerFunc {
+	return func(msg string, args ...any) {
+		w.log.Warn().Str("topic", tp.Topic).Int("partition", tp.Partition).Msgf("kafka-go: "+msg, args...)
 	}
 }

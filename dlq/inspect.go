@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
 
 // Entry is one dead letter read back from the dead-letter topic: where it sits, why it failed
@@ -372,15 +374,7 @@ func (s *Scanner) read(ctx context.Context, partition int, from, to int64, each 
 		Brokers: s.brokers, Topic: s.topic, Partition: partition, Dialer: s.dialer,
 		MinBytes: 1, MaxBytes: s.cfg.FetchMaxBytes, MaxWait: 250 * time.Millisecond,
 	})
-	// kafka-go's Reader.Close can hang (segmentio/kafka-go#1248): never let it hold the command.
-	defer func() {
-		done := make(chan struct{})
-		go func() { _ = r.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-		}
-	}()
+	defer kafkautil.CloseReader(r, 5*time.Second)
 	if err := r.SetOffset(from); err != nil {
 		return fmt.Errorf("dlq: seek %s/%d to %d: %w", s.topic, partition, from, err)
 	}

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -137,7 +135,7 @@ type dlqInspectCmd struct {
 }
 
 func (c *dlqInspectCmd) Run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
 	return c.run(ctx, os.Stdout, os.Stderr, time.Now())
 }
@@ -261,7 +259,7 @@ once. There is no separate 'drain': a replay without filters is the drain.`
 }
 
 func (c *dlqReplayCmd) Run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
 	return c.run(ctx, os.Stdout, os.Stderr, time.Now())
 }

@@ -105,7 +105,7 @@ func codeOf(err error) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		return ee.ExitCode()
+		return ee.code
 	}
 	return exitFailure
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -13,18 +14,19 @@ import (
 
 // Exit codes, documented in the README.
 const (
-	exitOK       = 0 // the command did what it was asked
-	exitFailure  = 1 // a runtime failure: the broker, the API or the dead-letter topic gave up
-	exitUsage    = 2 // bad flags or configuration
-	exitRejected = 3 // explain: at least one input line was rejected
+	exitOK           = 0 // the command did what it was asked
+	exitFailure      = 1 // a runtime failure: the broker, the API or the dead-letter topic gave up
+	exitUsage        = 2 // bad flags or configuration
+	exitRejected     = 3 // explain, publish: at least one input line was refused
+	exitDrainTimeout = 4 // run: the shutdown drain ran out of time; unresolved records will be redelivered
 )
 
 type cli struct {
 	Run     runCmd     `cmd:"" help:"Consume profile mutations from Kafka and deliver them to SuprSend."`
-	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
-	Version versionCmd `cmd:"" help:"Print the version and user agent."`
 	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
+	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
+	Version versionCmd `cmd:"" help:"Print the version and user agent."`
 }
 
 type versionCmd struct{}
@@ -59,9 +61,8 @@ func main() {
 
 // exitCode maps an error from a subcommand to the process's exit status.
 func exitCode(err error) int {
-	var coded interface{ ExitCode() int }
-	if ok := asExitCoder(err, &coded); ok {
-		return coded.ExitCode()
+	if coded, ok := errors.AsType[*exitError](err); ok {
+		return coded.code
 	}
 	return exitFailure
 }

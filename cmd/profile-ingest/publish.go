@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -34,7 +32,7 @@ type publishCmd struct {
 }
 
 func (c *publishCmd) Run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
 	if c.BatchSize < 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-size %d must be positive", c.BatchSize)}

@@ -8,10 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,9 +29,6 @@ import (
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
 )
-
-// exitDrainTimeout: the shutdown drain ran out of time; unresolved records will be redelivered.
-const exitDrainTimeout = 4
 
 // runCmd is `profile-ingest run`. Flags override the config file; the file overrides defaults.
 type runCmd struct {
@@ -65,7 +60,7 @@ func (r *runCmd) Run() error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
 	return runWorker(ctx, cfg, log, os.Stdout)
 }

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,7 +37,11 @@ func TestBackpressureBoundsInFlight(t *testing.T) {
 		workerArgs(brokers, topic, group, url, "--config", cfg, "--listen", listen, "--stop-at-end")...)
 
 	peak := 0.0
+	secretSeen := false
 	for !w.Exited() {
+		if body, ok := metricsText(listen); ok && strings.Contains(body, testSecret) {
+			secretSeen = true
+		}
 		if v, ok := metric(t, listen, "profile_ingest_records_in_flight"); ok && v > peak {
 			peak = v
 		}
@@ -44,6 +49,9 @@ func TestBackpressureBoundsInFlight(t *testing.T) {
 	}
 	if code := w.Wait(time.Second); code != 0 {
 		t.Fatalf("backfill exited %d, want 0", code)
+	}
+	if secretSeen || strings.Contains(w.Output(), testSecret) {
+		t.Error("the workspace secret appears in /metrics or the worker's output")
 	}
 	if peak > bound {
 		t.Errorf("%.0f records in flight at the peak, over the bound of %d", peak, bound)
@@ -78,6 +86,17 @@ func TestDrainTimeoutExitsFourAndCommitsOnlyResolved(t *testing.T) {
 	if !strings.Contains(w.Output(), "drain timed out") {
 		t.Errorf("the worker did not say why it exited 4")
 	}
+}
+
+// metricsText returns a worker's /metrics page.
+func metricsText(addr string) (string, bool) {
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", false
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return string(b), err == nil
 }
 
 // metric reads one unlabelled metric from a worker's /metrics.

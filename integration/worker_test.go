@@ -38,6 +38,9 @@ func TestWorkerDeliversMixedStreamUnderFaults(t *testing.T) {
 		t.Errorf("summary says %d delivered, want at least %d", got, s.good)
 	}
 	verifyOutcome(t, hs, brokers, topic, group, s, true)
+	if strings.Contains(w.Output(), testSecret) {
+		t.Error("the workspace secret appears in the worker's output")
+	}
 	t.Logf("%d records: %d applied, %d dead-lettered (%d refused by the API); hubsim %+v",
 		n, s.good, len(s.wantDLQ), s.rejectCnt, hs.Stats())
 }

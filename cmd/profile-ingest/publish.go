@@ -23,7 +23,7 @@ import (
 // line, to a topic, keyed by distinct_id and partitioned as Java clients do, in file order. It is
 // how a data pipeline replays profile history: each message keeps its own "time".
 type publishCmd struct {
-	Files        []string `arg:"" name:"file" help:"Files of messages, one JSON object per line; \"-\" reads stdin (held in memory)."`
+	Files        []string `arg:"" name:"file" help:"Files of messages, one JSON object per line; \"-\" reads stdin (spooled to a temporary file)."`
 	Brokers      []string `help:"Kafka bootstrap brokers, comma-separated." env:"KAFKA_BROKERS" default:"127.0.0.1:9092"`
 	Topic        string   `help:"Topic to publish to." required:""`
 	Partitions   int      `help:"Create the topic with this many partitions when it does not exist (0: it must exist)."`
@@ -37,13 +37,33 @@ func (c *publishCmd) Run() error {
 	if c.BatchSize < 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-size %d must be positive", c.BatchSize)}
 	}
-	inputs, err := c.read()
+	files, cleanup, err := c.spoolStdin()
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	keys, invalid, err := checkLines(inputs, c.AllowInvalid)
-	if err != nil {
-		return &exitError{code: exitRejected, err: err}
+	defer cleanup()
+	opts := profile.Options{WorkspaceKey: "publish-check", UserAgent: buildinfo.UserAgent()}
+
+	// Pass 1: every line must be valid before anything is published (unless --allow-invalid).
+	if !c.AllowInvalid {
+		var invalid int
+		var problems []string
+		err := eachLine(files, func(name string, n int, line []byte) error {
+			if _, err := decodeLine(line, name, n, opts); err != nil {
+				invalid++
+				if len(problems) < 20 {
+					problems = append(problems, fmt.Sprintf("%s line %d: %v", name, n, err))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		if invalid > 0 {
+			return &exitError{code: exitRejected, err: fmt.Errorf("publish: %d invalid lines, nothing published (--allow-invalid publishes them anyway):\n  %s",
+				invalid, strings.Join(problems, "\n  "))}
+		}
 	}
 	if c.Partitions > 0 {
 		client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 30 * time.Second}
@@ -56,32 +76,39 @@ func (c *publishCmd) Run() error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	defer p.Close()
+
+	// Pass 2: stream the lines in order, keyed by distinct_id, a batch at a time.
 	began := time.Now()
-	var n int
+	var published, invalid int
 	batch := make([]kafka.Message, 0, c.BatchSize)
 	flush := func() error {
 		if err := p.PublishRaw(ctx, batch...); err != nil {
-			return fmt.Errorf("after %d records: %w", n, err)
+			return fmt.Errorf("after %d records: %w", published, err)
 		}
-		n += len(batch)
+		published += len(batch)
 		batch = batch[:0]
 		return nil
 	}
-	for _, in := range inputs {
-		for _, line := range in.lines {
-			batch = append(batch, kafka.Message{Key: keys[0], Value: line})
-			keys = keys[1:]
-			if len(batch) == c.BatchSize {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
+	err = eachLine(files, func(name string, n int, line []byte) error {
+		key := bestEffortKey(line)
+		if ev, err := decodeLine(line, name, n, opts); err == nil {
+			key = []byte(ev.DistinctID)
+		} else {
+			invalid++
 		}
+		batch = append(batch, kafka.Message{Key: key, Value: line})
+		if len(batch) < c.BatchSize {
+			return nil
+		}
+		return flush()
+	})
+	if err == nil {
+		err = flush()
 	}
-	if err := flush(); err != nil {
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "published %d records to %s in %s", n, c.Topic, time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "published %d records to %s in %s", published, c.Topic, time.Since(began).Round(time.Millisecond))
 	if invalid > 0 {
 		fmt.Fprintf(os.Stderr, " (%d invalid, published as --allow-invalid asked)", invalid)
 	}
@@ -89,67 +116,65 @@ func (c *publishCmd) Run() error {
 	return nil
 }
 
-type input struct {
-	name  string
-	lines [][]byte
+// decodeLine checks one line as the worker will.
+func decodeLine(line []byte, name string, n int, opts profile.Options) (profile.Event, error) {
+	return profile.Decode(line, profile.Origin{Topic: name, Offset: int64(n), Timestamp: time.Unix(0, 0)}, opts)
 }
 
-// read loads every non-blank line of the inputs.
-func (c *publishCmd) read() ([]input, error) {
-	var out []input
+// spoolStdin copies stdin ("-") to a temporary file, so that it can be read twice without
+// holding it in memory, and returns the files to read.
+func (c *publishCmd) spoolStdin() (files []string, cleanup func(), err error) {
+	cleanup = func() {}
 	for _, name := range c.Files {
-		var r io.Reader = os.Stdin
 		if name != "-" {
-			f, err := os.Open(name)
-			if err != nil {
-				return nil, fmt.Errorf("publish: %w", err)
-			}
-			defer f.Close()
-			r = f
+			files = append(files, name)
+			continue
 		}
-		in := input{name: name}
-		br := bufio.NewReaderSize(r, 1<<20)
-		for {
-			line, err := br.ReadBytes('\n')
+		f, err := os.CreateTemp("", "profile-ingest-publish-*.jsonl")
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("publish: %w", err)
+		}
+		cleanup = func() { os.Remove(f.Name()) }
+		_, err = io.Copy(f, os.Stdin)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("publish: reading stdin: %w", err)
+		}
+		files = append(files, f.Name())
+	}
+	return files, cleanup, nil
+}
+
+// eachLine calls fn for every non-blank line of the files, in order, with its 1-based line
+// number; it stops at fn's first error.
+func eachLine(files []string, fn func(name string, n int, line []byte) error) error {
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+		br := bufio.NewReaderSize(f, 1<<20)
+		for n := 1; ; n++ {
+			line, rerr := br.ReadBytes('\n')
 			if l := bytes.TrimSpace(line); len(l) > 0 {
-				in.lines = append(in.lines, l)
+				if err := fn(name, n, l); err != nil {
+					f.Close()
+					return err
+				}
 			}
-			if errors.Is(err, io.EOF) {
+			if errors.Is(rerr, io.EOF) {
 				break
 			}
-			if err != nil {
-				return nil, fmt.Errorf("publish: %s: %w", name, err)
+			if rerr != nil {
+				f.Close()
+				return fmt.Errorf("publish: %s: %w", name, rerr)
 			}
 		}
-		out = append(out, in)
+		f.Close()
 	}
-	return out, nil
-}
-
-// checkLines validates every line as the worker will and returns each line's key (its
-// distinct_id). Unless allowInvalid, any invalid line is an error listing the first few.
-func checkLines(inputs []input, allowInvalid bool) (keys [][]byte, invalid int, err error) {
-	opts := profile.Options{WorkspaceKey: "publish-check", UserAgent: buildinfo.UserAgent()}
-	var problems []string
-	for _, in := range inputs {
-		for i, line := range in.lines {
-			ev, derr := profile.Decode(line, profile.Origin{Topic: in.name, Offset: int64(i + 1), Timestamp: time.Unix(0, 0)}, opts)
-			if derr == nil {
-				keys = append(keys, []byte(ev.DistinctID))
-				continue
-			}
-			invalid++
-			if len(problems) < 20 {
-				problems = append(problems, fmt.Sprintf("%s line %d: %v", in.name, i+1, derr))
-			}
-			keys = append(keys, bestEffortKey(line))
-		}
-	}
-	if invalid > 0 && !allowInvalid {
-		return nil, invalid, fmt.Errorf("publish: %d invalid lines, nothing published (--allow-invalid publishes them anyway):\n  %s",
-			invalid, strings.Join(problems, "\n  "))
-	}
-	return keys, invalid, nil
+	return nil
 }
 
 // bestEffortKey is the distinct_id of an invalid message when one can be read, so that it lands

@@ -1,0 +1,95 @@
+//go:build integration
+
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// TestPublishCommand: `profile-ingest publish` refuses a file with an invalid line and publishes
+// nothing; a valid file (or stdin) arrives in order, keyed by distinct_id, on the partition the
+// Java client would choose; --allow-invalid publishes the bad lines too.
+func TestPublishCommand(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	dir := t.TempDir()
+	good := `{"distinct_id":"u-1","operations":[{"set":{"n":1}}]}
+{"distinct_id":" u-2 ","operations":[{"add_email":"a@example.com"}]}
+
+{"distinct_id":"u-1","operations":[{"set":{"n":2}}]}
+`
+	bad := good + `{"distinct_id":"u-3","operations":[{"add_email":"nope"}]}
+`
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	publishArgs := func(topic string, more ...string) []string {
+		return append([]string{"publish", "--brokers", strings.Join(brokers, ","), "--topic", topic}, more...)
+	}
+
+	t.Run("invalid file publishes nothing", func(t *testing.T) {
+		topic := NewTopic(t, brokers, 3)
+		p := Start(t, nil, bin, publishArgs(topic, write("bad.jsonl", bad))...)
+		if code := p.Wait(time.Minute); code != 3 {
+			t.Fatalf("exit %d, want 3", code)
+		}
+		if !strings.Contains(p.Output(), `line 5: operations[0].add_email: "nope" is not a valid email`) {
+			t.Errorf("the error does not name the line and the rule:\n%s", p.Output())
+		}
+		if n := len(ReadAll(t, brokers, topic)); n != 0 {
+			t.Fatalf("%d records published from a refused file", n)
+		}
+	})
+
+	t.Run("valid file in order, keyed, murmur2 partitions", func(t *testing.T) {
+		topic := NewTopic(t, brokers, 3)
+		p := Start(t, nil, bin, publishArgs(topic, write("good.jsonl", good))...)
+		if code := p.Wait(time.Minute); code != 0 {
+			t.Fatalf("exit %d, want 0", code)
+		}
+		msgs := ReadAll(t, brokers, topic)
+		if len(msgs) != 3 {
+			t.Fatalf("%d records, want 3", len(msgs))
+		}
+		want := (&kafka.Murmur2Balancer{}).Balance(kafka.Message{Key: []byte("u-1")}, 0, 1, 2)
+		var u1 []string
+		for _, m := range msgs {
+			if string(m.Key) == "u-1" {
+				u1 = append(u1, string(m.Value))
+				if m.Partition != want {
+					t.Errorf("u-1 on partition %d, want %d as the Java client", m.Partition, want)
+				}
+			}
+			if string(m.Key) == " u-2 " {
+				t.Errorf("key not trimmed")
+			}
+		}
+		if len(u1) != 2 || !strings.Contains(u1[0], `"n":1`) || !strings.Contains(u1[1], `"n":2`) {
+			t.Errorf("u-1's records out of order: %v", u1)
+		}
+	})
+
+	t.Run("stdin with --allow-invalid", func(t *testing.T) {
+		topic := NewTopic(t, brokers, 1)
+		p := Start(t, nil, "/bin/sh", "-c", bin+" "+strings.Join(publishArgs(topic, "--allow-invalid", "-"), " ")+" < "+write("stdin.jsonl", bad))
+		if code := p.Wait(time.Minute); code != 0 {
+			t.Fatalf("exit %d, want 0:\n%s", code, p.Output())
+		}
+		if n := len(ReadAll(t, brokers, topic)); n != 4 {
+			t.Fatalf("%d records, want all 4", n)
+		}
+		if !strings.Contains(p.Output(), "1 invalid") {
+			t.Errorf("the summary does not count the invalid line: %s", p.Output())
+		}
+	})
+}

@@ -254,6 +254,10 @@ func (c Config) Validate() error {
 			bad(field, d, "must be positive")
 		}
 	}
+	if c.Consumer.DrainTimeout >= c.Kafka.RebalanceTimeout {
+		bad("consumer.drain_timeout", c.Consumer.DrainTimeout,
+			fmt.Sprintf("must be below kafka.rebalance_timeout %s: the group waits no longer than that for a member to finish its drain", c.Kafka.RebalanceTimeout))
+	}
 	if c.DLQ.Partitions < 1 {
 		bad("dlq.partitions", c.DLQ.Partitions, "must be at least 1")
 	}

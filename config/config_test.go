@@ -75,6 +75,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{"bad url", func(c *Config) { c.SuprSend.BaseURL = "hub.suprsend.com" }, "suprsend.base_url"},
 		{"zero linger", func(c *Config) { c.Batch.Linger = 0 }, "batch.linger 0s: must be positive"},
 		{"sasl without password", func(c *Config) { c.Kafka.SASL = SASL{Mechanism: "plain", Username: "u"} }, "kafka.sasl plain"},
+		{"drain outlasts the rebalance", func(c *Config) { c.Consumer.DrainTimeout = c.Kafka.RebalanceTimeout }, "consumer.drain_timeout 30s: must be below kafka.rebalance_timeout 30s"},
 		{"unknown sasl", func(c *Config) { c.Kafka.SASL.Mechanism = "kerberos" }, "kafka.sasl.mechanism kerberos"},
 	}
 	for _, tc := range tests {

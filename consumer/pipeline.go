@@ -40,9 +40,9 @@ type chunkDone struct {
 
 // pipeline is the state of one generation, owned by the goroutine running runGeneration.
 type pipeline struct {
-	w       *Worker
-	gen     *kafka.Generation
-	offsets *Offsets
+	w             *Worker
+	commitOffsets func(map[string]map[int]int64) error // the generation's CommitOffsets
+	offsets       *Offsets
 	// batches has one batcher per partition: chunks of different partitions share no user
 	// (publishers key by distinct_id), so the dispatcher can send them in parallel.
 	batches map[TopicPartition]*batcher.Batcher
@@ -59,6 +59,27 @@ type pipeline struct {
 	started map[TopicPartition]int64
 }
 
+// newPipeline returns the state of a generation that commits with commit; sends and dead-letter
+// writes end with sendCtx. w.batch must be valid.
+func (w *Worker) newPipeline(sendCtx context.Context, commit func(map[string]map[int]int64) error, targets map[TopicPartition]int64) *pipeline {
+	return &pipeline{
+		w: w, commitOffsets: commit, offsets: NewOffsets(), batches: map[TopicPartition]*batcher.Batcher{},
+		recs: map[uint64]*inflight{}, sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
+		dlqIn: make(chan dlq.Record, w.cfg.MaxInFlightRecords), dlqRefs: make(chan uint64, w.cfg.MaxInFlightRecords),
+		dlqAcks: make(chan []uint64, w.cfg.MaxInFlightRecords),
+		owned:   map[TopicPartition]bool{}, targets: targets, started: map[TopicPartition]int64{},
+	}
+}
+
+// assign takes tp into the pipeline, its next record expected at start (a committed offset, or
+// kafka.FirstOffset/LastOffset for a group without one).
+func (p *pipeline) assign(tp TopicPartition, start int64) {
+	p.owned[tp] = true
+	p.started[tp] = start
+	p.offsets.Assign(tp, max(start, -1))
+	p.batches[tp], _ = batcher.New(p.w.batch) // validated by runGeneration
+}
+
 // runGeneration consumes the partitions gen assigns until genCtx ends (a rebalance), ctx ends
 // (shutdown) or StopAtEnd is reached; then it drains and commits while gen is still valid.
 func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, targets map[TopicPartition]int64) genResult {
@@ -67,13 +88,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	}
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
-	p := &pipeline{
-		w: w, gen: gen, offsets: NewOffsets(), batches: map[TopicPartition]*batcher.Batcher{}, recs: map[uint64]*inflight{},
-		sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
-		dlqIn: make(chan dlq.Record, w.cfg.MaxInFlightRecords), dlqRefs: make(chan uint64, w.cfg.MaxInFlightRecords),
-		dlqAcks: make(chan []uint64, w.cfg.MaxInFlightRecords),
-		owned:   map[TopicPartition]bool{}, targets: targets, started: map[TopicPartition]int64{},
-	}
+	p := w.newPipeline(sendCtx, gen.CommitOffsets, targets)
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
 	in := make(chan fetched, 256)
@@ -82,14 +97,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	for topic, parts := range gen.Assignments {
 		for _, a := range parts {
 			tp := TopicPartition{topic, a.ID}
-			p.owned[tp] = true
-			p.started[tp] = a.Offset
-			start := a.Offset
-			if start < 0 {
-				start = -1
-			}
-			p.offsets.Assign(tp, start)
-			p.batches[tp], _ = batcher.New(w.batch) // validated above
+			p.assign(tp, a.Offset)
 			fetchers.Add(1)
 			go func() {
 				defer fetchers.Done()
@@ -380,7 +388,7 @@ func (p *pipeline) commit(final bool) {
 	}
 	var err error
 	for i := range tries {
-		if err = p.gen.CommitOffsets(offsets); err == nil {
+		if err = p.commitOffsets(offsets); err == nil {
 			p.offsets.Committed(offsets)
 			p.w.m.commits.Inc()
 			return

@@ -1,0 +1,224 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/batcher"
+	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/internal/buildinfo"
+	"github.com/profile-ingest/profile-ingest/profile"
+	"github.com/profile-ingest/profile-ingest/sender"
+)
+
+// fakeDispatch keeps submitted chunks; the test resolves them with the results it chooses.
+type fakeDispatch struct {
+	mu     sync.Mutex
+	chunks []batcher.Chunk
+	dones  []func(batcher.Chunk, []sender.Result)
+}
+
+func (f *fakeDispatch) Submit(_ context.Context, c batcher.Chunk, done func(batcher.Chunk, []sender.Result)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.chunks, f.dones = append(f.chunks, c), append(f.dones, done)
+	return nil
+}
+
+func (f *fakeDispatch) Wait(context.Context) error { return nil }
+
+// resolve answers chunk i: outcome per record from pick.
+func (f *fakeDispatch) resolve(i int, pick func(batcher.Record) sender.Result) {
+	f.mu.Lock()
+	c, done := f.chunks[i], f.dones[i]
+	f.mu.Unlock()
+	rs := make([]sender.Result, len(c.Records))
+	for j, r := range c.Records {
+		rs[j] = pick(r)
+	}
+	done(c, rs)
+}
+
+// fakeDead acknowledges dead letters unless down.
+type fakeDead struct {
+	mu      sync.Mutex
+	down    bool
+	written []dlq.Record
+}
+
+func (f *fakeDead) Write(_ context.Context, recs ...dlq.Record) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return errors.New("dead-letter topic unavailable")
+	}
+	f.written = append(f.written, recs...)
+	return nil
+}
+
+type commits struct {
+	mu   sync.Mutex
+	last map[string]map[int]int64
+}
+
+func (c *commits) commit(o map[string]map[int]int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = o
+	return nil
+}
+
+func (c *commits) at(tp TopicPartition) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if off, ok := c.last[tp.Topic][tp.Partition]; ok {
+		return off
+	}
+	return -1
+}
+
+// testPipeline is a pipeline over partition t/0 from offset 0, with fakes behind it.
+func testPipeline(t *testing.T, dead *fakeDead) (*pipeline, *fakeDispatch, *commits) {
+	t.Helper()
+	opts := profile.Options{WorkspaceKey: "k", UserAgent: buildinfo.UserAgent()}
+	cfg := Default()
+	cfg.Brokers, cfg.Topics, cfg.GroupID = []string{"127.0.0.1:1"}, []string{"t"}, "g"
+	disp := &fakeDispatch{}
+	w, err := New(cfg, func(v []byte, o profile.Origin) (profile.Event, error) { return profile.Decode(v, o, opts) },
+		batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, disp, dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &commits{}
+	p := w.newPipeline(t.Context(), c.commit, nil)
+	p.assign(TopicPartition{"t", 0}, kafka.FirstOffset)
+	go p.deadLetterLoop()
+	t.Cleanup(func() { close(p.dlqIn) })
+	return p, disp, c
+}
+
+var tp0 = TopicPartition{"t", 0}
+
+func record(offset int64, value string) fetched {
+	return fetched{tp: tp0, msg: kafka.Message{Topic: "t", Offset: offset, Key: []byte("u"), Value: []byte(value), Time: time.Unix(1700000000, 0)}}
+}
+
+const (
+	goodA = `{"distinct_id":"a","operations":[{"set":{"n":1}}]}`
+	goodB = `{"distinct_id":"b","operations":[{"set":{"n":2}}]}`
+	bad   = `{"distinct_id":"c","operations":[{"add_email":"nope"}]}`
+)
+
+// drainAcks handles what the dead-letter loop and the dispatcher handed back, as loop does.
+func drainAcks(p *pipeline, want int) {
+	deadline := time.After(5 * time.Second)
+	for len(p.recs) > want {
+		select {
+		case refs := <-p.dlqAcks:
+			p.resolveRefs(refs)
+		case d := <-p.done:
+			p.handleResults(d)
+		case <-deadline:
+			return
+		}
+	}
+}
+
+func delivered(batcher.Record) sender.Result { return sender.Result{Outcome: sender.Delivered} }
+
+func TestPipelineCommitsPastDeliveredAndDeadLettered(t *testing.T) {
+	dead := &fakeDead{}
+	p, disp, c := testPipeline(t, dead)
+	for i, v := range []string{goodA, bad, goodB} {
+		p.take(record(int64(i), v))
+	}
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	disp.resolve(0, delivered)
+	drainAcks(p, 0)
+	p.commit(false)
+	if got := c.at(tp0); got != 3 {
+		t.Fatalf("committed %d, want 3 (everything resolved)", got)
+	}
+	if len(dead.written) != 1 || string(dead.written[0].Value) != bad || dead.written[0].Reason != "invalid_operation" ||
+		dead.written[0].Origin.Offset != 1 || dead.written[0].Status != 0 {
+		t.Fatalf("dead letters: %+v", dead.written)
+	}
+}
+
+func TestPipelineHoldsOffsetsWhileDeadLettersFail(t *testing.T) {
+	dead := &fakeDead{down: true}
+	p, disp, c := testPipeline(t, dead)
+	for i, v := range []string{goodA, bad, goodB} {
+		p.take(record(int64(i), v))
+	}
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	disp.resolve(0, delivered)
+	drainAcks(p, 1)
+	p.commit(false)
+	if got := c.at(tp0); got != 1 {
+		t.Fatalf("committed %d, want 1: the record at 1 is not durable anywhere", got)
+	}
+	if len(p.recs) != 1 {
+		t.Fatalf("%d records unresolved, want the bad one", len(p.recs))
+	}
+}
+
+func TestPipelineDeadLettersRefusedRecordsWithTheirStatus(t *testing.T) {
+	dead := &fakeDead{}
+	p, disp, c := testPipeline(t, dead)
+	p.take(record(0, goodA))
+	p.take(record(1, goodB))
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	now := time.Now()
+	disp.resolve(0, func(r batcher.Record) sender.Result {
+		if r.Key == "b" {
+			return sender.Result{Outcome: sender.Failed, Reason: sender.ReasonRejected, Status: 400,
+				Err: errors.New("400: unknown field"), Attempts: 9, FirstFailure: now, LastFailure: now}
+		}
+		return sender.Result{Outcome: sender.Delivered}
+	})
+	drainAcks(p, 0)
+	p.commit(false)
+	if got := c.at(tp0); got != 2 {
+		t.Fatalf("committed %d, want 2", got)
+	}
+	d := dead.written
+	if len(d) != 1 || d[0].Reason != "rejected" || d[0].Status != 400 || d[0].Attempts != 9 || d[0].Err != "400: unknown field" {
+		t.Fatalf("dead letters: %+v", d)
+	}
+}
+
+func TestPipelineNeverCommitsAbandonedRecords(t *testing.T) {
+	p, disp, c := testPipeline(t, &fakeDead{})
+	p.take(record(0, goodA))
+	p.take(record(1, goodB))
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	disp.resolve(0, func(r batcher.Record) sender.Result {
+		if r.Key == "a" {
+			return sender.Result{Outcome: sender.Abandoned, Err: context.Canceled}
+		}
+		return sender.Result{Outcome: sender.Delivered}
+	})
+	p.handleResults(<-p.done)
+	p.commit(true)
+	if got := c.at(tp0); got != 0 {
+		t.Fatalf("committed %d, want 0: the record at 0 was abandoned, not delivered", got)
+	}
+}
+
+func TestPipelineBatchesPerPartition(t *testing.T) {
+	p, disp, _ := testPipeline(t, &fakeDead{})
+	tp1 := TopicPartition{"t", 1}
+	p.assign(tp1, kafka.FirstOffset)
+	p.take(record(0, goodA))
+	p.take(fetched{tp: tp1, msg: kafka.Message{Topic: "t", Partition: 1, Offset: 0, Value: []byte(goodB)}})
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	if len(disp.chunks) != 2 {
+		t.Fatalf("%d chunks for two partitions, want one each", len(disp.chunks))
+	}
+}

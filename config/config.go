@@ -219,7 +219,7 @@ func (c Config) Validate() error {
 		bad("kafka.sasl", c.Kafka.SASL.Mechanism, "needs a username and a password (password_file or KAFKA_SASL_PASSWORD)")
 	}
 	if u, err := url.Parse(c.SuprSend.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("suprsend.base_url", strconvQuote(c.SuprSend.BaseURL), "must be an http(s) URL")
+		bad("suprsend.base_url", fmt.Sprintf("%q", c.SuprSend.BaseURL), "must be an http(s) URL")
 	}
 	if strings.TrimSpace(c.SuprSend.WorkspaceKey) == "" {
 		bad("suprsend.workspace_key", `""`, "is required")
@@ -263,5 +263,3 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

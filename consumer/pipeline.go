@@ -134,7 +134,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 			w.log.Warn().Int("unresolved", len(p.recs)).Dur("drain_timeout", w.cfg.DrainTimeout).
 				Msg("drain timed out; unresolved records stay uncommitted and will be redelivered")
 			cancelSend()
-			w.stats.add(func(s *Stats) { s.Abandoned += int64(len(p.recs)) })
+			w.stats.add(func(s *Snapshot) { s.Abandoned += int64(len(p.recs)) })
 		}
 		if res.drainTimedOut {
 			break
@@ -220,7 +220,7 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 	ref := p.nextRef
 	p.recs[ref] = &inflight{tp: f.tp, msg: f.msg}
 	p.bytes += len(f.msg.Value)
-	w.stats.add(func(s *Stats) { s.Consumed++ })
+	w.stats.add(func(s *Snapshot) { s.Consumed++ })
 	w.m.consumed.Inc()
 	w.m.inflight.Set(float64(len(p.recs)))
 
@@ -299,7 +299,7 @@ func (p *pipeline) handleResults(d chunkDone) {
 			// Left unresolved: not committed, read again by whoever owns the partition next.
 		}
 	}
-	p.w.stats.add(func(s *Stats) { s.Delivered += int64(len(delivered)) })
+	p.w.stats.add(func(s *Snapshot) { s.Delivered += int64(len(delivered)) })
 	p.w.m.delivered.Add(float64(len(delivered)))
 	p.resolveRefs(delivered)
 }
@@ -343,7 +343,7 @@ func (p *pipeline) deadLetterLoop() {
 			continue
 		}
 		for _, r := range batch {
-			p.w.stats.add(func(s *Stats) { s.DeadLettered[r.Reason]++ })
+			p.w.stats.add(func(s *Snapshot) { s.DeadLettered[r.Reason]++ })
 			p.w.log.Warn().Str("topic", r.Origin.Topic).Int("partition", r.Origin.Partition).
 				Int64("offset", r.Origin.Offset).Str("reason", r.Reason).Int("status", r.Status).
 				Str("error", truncate(r.Err, 200)).Msg("record dead-lettered")
@@ -422,8 +422,8 @@ func (p *pipeline) reachedEnd(ctx context.Context) bool {
 	return ok
 }
 
-func (s *Stats) add(f func(*Stats)) {
+func (s *stats) add(f func(*Snapshot)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f(s)
+	f(&s.s)
 }

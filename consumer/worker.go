@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,24 +51,21 @@ type Worker struct {
 	dead     DeadLetters
 	log      zerolog.Logger
 	m        *metrics
-	stats    Stats
+	stats    stats
 	ready    atomic.Bool
 	client   *kafka.Client
 }
 
-// Stats counts what a Worker did; read it with Worker.Stats.
-type Stats struct {
-	mu           sync.Mutex
-	Consumed     int64
-	Delivered    int64
-	DeadLettered map[string]int64 // by reason
-	Abandoned    int64
-}
-
-// Snapshot is a copy of Stats.
+// Snapshot counts what a Worker did; Worker.Stats returns a copy.
 type Snapshot struct {
 	Consumed, Delivered, Abandoned int64
-	DeadLettered                   map[string]int64
+	DeadLettered                   map[string]int64 // by reason
+}
+
+// stats is the Worker's live Snapshot; the pipeline and dead-letter goroutines both update it.
+type stats struct {
+	mu sync.Mutex
+	s  Snapshot
 }
 
 // Option sets an optional collaborator.
@@ -93,7 +91,7 @@ func New(cfg Config, decode Decoder, batch batcher.Config, dispatch Dispatcher, 
 	w := &Worker{
 		cfg: cfg, decode: decode, batch: batch, dispatch: dispatch, dead: dead,
 		log: zerolog.Nop(), m: newMetrics(nil),
-		stats:  Stats{DeadLettered: map[string]int64{}},
+		stats:  stats{s: Snapshot{DeadLettered: map[string]int64{}}},
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
 	}
 	if cfg.Dialer != nil {
@@ -109,11 +107,8 @@ func New(cfg Config, decode Decoder, batch batcher.Config, dispatch Dispatcher, 
 func (w *Worker) Stats() Snapshot {
 	w.stats.mu.Lock()
 	defer w.stats.mu.Unlock()
-	s := Snapshot{Consumed: w.stats.Consumed, Delivered: w.stats.Delivered, Abandoned: w.stats.Abandoned,
-		DeadLettered: make(map[string]int64, len(w.stats.DeadLettered))}
-	for k, v := range w.stats.DeadLettered {
-		s.DeadLettered[k] = v
-	}
+	s := w.stats.s
+	s.DeadLettered = maps.Clone(s.DeadLettered)
 	return s
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/profile-ingest/profile-ingest/batcher"
 	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
 )
@@ -198,7 +199,7 @@ func (w *Worker) endOffsets(ctx context.Context) (map[TopicPartition]int64, erro
 			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
 		}
 	}
-	res, err := w.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	res, err := kafkautil.ListOffsets(ctx, w.client, &kafka.ListOffsetsRequest{Topics: req})
 	if err != nil {
 		return nil, fmt.Errorf("consumer: end offsets: %w", err)
 	}

@@ -336,7 +336,7 @@ func (s *Scanner) listOffsets(ctx context.Context, parts []int, req func(int) ka
 	for i, p := range parts {
 		reqs[i] = req(p)
 	}
-	res, err := s.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.topic: reqs}})
+	res, err := kafkautil.ListOffsets(ctx, s.client, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.topic: reqs}})
 	if err != nil {
 		return nil, fmt.Errorf("dlq: list offsets of %s: %w", s.topic, err)
 	}

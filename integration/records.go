@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
 
 // Produce writes msgs to topic, keyed records partitioned as Java clients do (murmur2), and
@@ -63,7 +65,7 @@ func listOffsets(t testing.TB, brokers []string, topic string, which int64) map[
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := Client(brokers).ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	res, err := kafkautil.ListOffsets(ctx, Client(brokers), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
 		t.Fatalf("list offsets of %s: %v", topic, err)
 	}

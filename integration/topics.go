@@ -54,7 +54,7 @@ func NewTopic(t testing.TB, brokers []string, partitions int) string {
 }
 
 // CreateTopic creates topic with the given partitions (replication factor 1) and waits until every
-// partition has a leader.
+// partition's leader serves it.
 func CreateTopic(t testing.TB, brokers []string, topic string, partitions int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -73,6 +73,9 @@ func CreateTopic(t testing.TB, brokers []string, topic string, partitions int) {
 		md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil &&
 			len(md.Topics[0].Partitions) == partitions && allLed(md.Topics[0].Partitions) {
+			// The metadata names a leader a moment before the leader serves the partition:
+			// wait until every partition answers a list-offsets request too.
+			EndOffsets(t, brokers, topic)
 			return
 		}
 		select {

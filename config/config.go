@@ -187,6 +187,20 @@ func (k Kafka) StartTime() (t time.Time, ok bool, err error) {
 	return t, true, nil
 }
 
+// Validate names the mechanism or the missing credential when s cannot be used (after
+// ReadSecrets).
+func (s SASL) Validate() error {
+	switch s.Mechanism {
+	case "", "plain", "scram-sha-256", "scram-sha-512":
+	default:
+		return fmt.Errorf("config: kafka.sasl.mechanism %s: must be plain, scram-sha-256 or scram-sha-512", s.Mechanism)
+	}
+	if s.Mechanism != "" && (s.Username == "" || s.Password == "") {
+		return fmt.Errorf("config: kafka.sasl %s: needs a username and a password (password_file or KAFKA_SASL_PASSWORD)", s.Mechanism)
+	}
+	return nil
+}
+
 // Validate names the first field that is wrong and its value.
 func (c Config) Validate() error {
 	var errs []error
@@ -210,13 +224,8 @@ func (c Config) Validate() error {
 	if _, _, err := c.Kafka.StartTime(); err != nil {
 		errs = append(errs, err)
 	}
-	switch c.Kafka.SASL.Mechanism {
-	case "", "plain", "scram-sha-256", "scram-sha-512":
-	default:
-		bad("kafka.sasl.mechanism", c.Kafka.SASL.Mechanism, "must be plain, scram-sha-256 or scram-sha-512")
-	}
-	if c.Kafka.SASL.Mechanism != "" && (c.Kafka.SASL.Username == "" || c.Kafka.SASL.Password == "") {
-		bad("kafka.sasl", c.Kafka.SASL.Mechanism, "needs a username and a password (password_file or KAFKA_SASL_PASSWORD)")
+	if err := c.Kafka.SASL.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if u, err := url.Parse(c.SuprSend.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("suprsend.base_url", fmt.Sprintf("%q", c.SuprSend.BaseURL), "must be an http(s) URL")

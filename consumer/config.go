@@ -36,8 +36,12 @@ type Config struct {
 	// StopAtEnd makes Run return nil once every partition of Topics is committed up to the end
 	// offset it had when Run started. Default: false.
 	StopAtEnd bool
-	// Dialer connects to the brokers (TLS, SASL). Default: kafka.DefaultDialer.
+	// Dialer connects the group and the fetchers to the brokers (TLS, SASL). Default:
+	// kafka.DefaultDialer.
 	Dialer *kafka.Dialer
+	// Transport carries the worker's admin requests (end offsets, the group's commits) with the
+	// same TLS and SASL settings. Default: one built from Dialer.
+	Transport kafka.RoundTripper
 }
 
 // Default returns the defaults; Brokers, Topics and GroupID are left to fill.

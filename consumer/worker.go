@@ -95,8 +95,11 @@ func New(cfg Config, decode Decoder, batch batcher.Config, dispatch Dispatcher, 
 		stats:  stats{s: Snapshot{DeadLettered: map[string]int64{}}},
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
 	}
-	if cfg.Dialer != nil {
-		w.client.Transport = &kafka.Transport{SASL: cfg.Dialer.SASLMechanism, TLS: cfg.Dialer.TLS}
+	switch {
+	case cfg.Transport != nil:
+		w.client.Transport = cfg.Transport
+	case cfg.Dialer != nil:
+		w.client.Transport = &kafka.Transport{SASL: cfg.Dialer.SASLMechanism, TLS: cfg.Dialer.TLS, DialTimeout: cfg.Dialer.Timeout}
 	}
 	for _, o := range opts {
 		o(w)

@@ -79,3 +79,16 @@ func startContainer() (addrs []string, err error) {
 	}
 	return c.Brokers(ctx)
 }
+
+// SASLBrokers returns the SASL_PLAINTEXT listener of the local broker, $KAFKA_SASL_BROKERS, which
+// deploy/kafka/kafka.sh (and so `make test`) sets. It accepts PLAIN for the user dev/dev-password
+// and SCRAM for users added with AddScramUser. A broker without it (a container, or one of your
+// own) skips the test.
+func SASLBrokers(t testing.TB) []string {
+	t.Helper()
+	env := strings.TrimSpace(os.Getenv("KAFKA_SASL_BROKERS"))
+	if env == "" {
+		t.Skip("KAFKA_SASL_BROKERS is unset: the SASL tests need the SASL listener of deploy/kafka/kafka.sh (`make test` starts it)")
+	}
+	return strings.Split(env, ",")
+}

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/profile-ingest/profile-ingest/config"
 	"github.com/profile-ingest/profile-ingest/dlq"
 	"github.com/profile-ingest/profile-ingest/profile"
@@ -33,11 +35,39 @@ var knownReasons = []string{
 	string(profile.ReasonTooLarge), string(profile.ReasonInvalidOptions), sender.ReasonRejected, sender.ReasonRetriesExhausted,
 }
 
+// kafkaFlags say which cluster, and how to connect to it.
+type kafkaFlags struct {
+	Config  string   `help:"YAML or JSON config file: its kafka section (brokers, topics, tls, sasl; the password from kafka.sasl.password_file or KAFKA_SASL_PASSWORD) is used." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
+	Brokers []string `help:"Kafka bootstrap brokers, comma-separated (default: the config file's kafka.brokers, else 127.0.0.1:9092)." env:"KAFKA_BROKERS"`
+}
+
+// cluster loads the config file, applies --brokers, reads the SASL password and returns the
+// config with the dialer and transport that carry its TLS and SASL settings.
+func (f *kafkaFlags) cluster(cmd string) (config.Config, *kafka.Dialer, *kafka.Transport, error) {
+	cfg, err := config.Load(f.Config)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if len(f.Brokers) > 0 {
+		cfg.Kafka.Brokers = f.Brokers
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return cfg, nil, nil, fmt.Errorf("%s: --brokers: name at least one broker", cmd)
+	}
+	if err := cfg.ReadSecrets(); err != nil {
+		return cfg, nil, nil, err
+	}
+	if err := cfg.Kafka.SASL.Validate(); err != nil {
+		return cfg, nil, nil, err
+	}
+	dialer, transport, err := kafkaDialer(cfg.Kafka)
+	return cfg, dialer, transport, err
+}
+
 // dlqTopicFlags say which dead-letter topic, on which cluster.
 type dlqTopicFlags struct {
-	Config  string   `help:"YAML or JSON config file: its kafka section (brokers, tls, sasl; the password from kafka.sasl.password_file or KAFKA_SASL_PASSWORD) and its dead-letter topic are used." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
-	Brokers []string `help:"Kafka bootstrap brokers, comma-separated (default: the config file's kafka.brokers, else 127.0.0.1:9092)." env:"KAFKA_BROKERS"`
-	Topic   string   `help:"The dead-letter topic (default: the config file's dlq.topic, else its first topic + .dlq)."`
+	kafkaFlags `embed:""`
+	Topic      string `help:"The dead-letter topic (default: the config file's dlq.topic, else its first topic + .dlq)."`
 }
 
 // dlqFilterFlags select dead letters.
@@ -49,32 +79,13 @@ type dlqFilterFlags struct {
 
 // open resolves the cluster and the topic and returns a scanner of it.
 func (f *dlqTopicFlags) open(cmd string) (*dlq.Scanner, error) {
-	cfg, err := config.Load(f.Config)
+	cfg, dialer, transport, err := f.cluster(cmd)
 	if err != nil {
 		return nil, err
-	}
-	if len(f.Brokers) > 0 {
-		cfg.Kafka.Brokers = f.Brokers
-	}
-	if len(cfg.Kafka.Brokers) == 0 {
-		return nil, fmt.Errorf("%s: --brokers: name at least one broker", cmd)
-	}
-	if err := cfg.ReadSecrets(); err != nil {
-		return nil, err
-	}
-	switch m := cfg.Kafka.SASL.Mechanism; {
-	case m != "" && m != "plain" && m != "scram-sha-256" && m != "scram-sha-512":
-		return nil, fmt.Errorf("config: kafka.sasl.mechanism %s: must be plain, scram-sha-256 or scram-sha-512", m)
-	case m != "" && (cfg.Kafka.SASL.Username == "" || cfg.Kafka.SASL.Password == ""):
-		return nil, fmt.Errorf("config: kafka.sasl %s: needs a username and a password (password_file or KAFKA_SASL_PASSWORD)", m)
 	}
 	topic := cmp.Or(f.Topic, cfg.DLQTopic())
 	if strings.TrimSpace(topic) == "" {
 		return nil, fmt.Errorf("%s: --topic: name the dead-letter topic (or give --config with kafka.topics or dlq.topic)", cmd)
-	}
-	dialer, transport, err := kafkaDialer(cfg.Kafka)
-	if err != nil {
-		return nil, err
 	}
 	return dlq.NewScanner(cfg.Kafka.Brokers, topic, dlq.WithConnection(dialer, transport))
 }

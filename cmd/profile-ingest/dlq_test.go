@@ -44,7 +44,7 @@ func TestParseWhen(t *testing.T) {
 // Bad flags fail with exit status 2 and name the flag and its value, before any broker is asked
 // (the brokers here do not exist).
 func TestDlqUsageErrors(t *testing.T) {
-	src := dlqTopicFlags{Brokers: []string{"127.0.0.1:1"}, Topic: "t.dlq"}
+	src := dlqTopicFlags{kafkaFlags: kafkaFlags{Brokers: []string{"127.0.0.1:1"}}, Topic: "t.dlq"}
 	for _, tc := range []struct {
 		name, wantErr string
 		run           func(stderr *bytes.Buffer) error
@@ -70,7 +70,7 @@ func TestDlqUsageErrors(t *testing.T) {
 			return c.run(context.Background(), &bytes.Buffer{}, e, now)
 		}},
 		{"inspect: no topic", "--topic: name the dead-letter topic", func(e *bytes.Buffer) error {
-			c := dlqInspectCmd{dlqTopicFlags: dlqTopicFlags{Brokers: src.Brokers}}
+			c := dlqInspectCmd{dlqTopicFlags: dlqTopicFlags{kafkaFlags: kafkaFlags{Brokers: src.Brokers}}}
 			return c.run(context.Background(), &bytes.Buffer{}, e, now)
 		}},
 	} {

@@ -24,11 +24,11 @@ import (
 // how a data pipeline replays profile history: each message keeps its own "time".
 type publishCmd struct {
 	Files        []string `arg:"" name:"file" help:"Files of messages, one JSON object per line; \"-\" reads stdin (spooled to a temporary file)."`
-	Brokers      []string `help:"Kafka bootstrap brokers, comma-separated." env:"KAFKA_BROKERS" default:"127.0.0.1:9092"`
-	Topic        string   `help:"Topic to publish to." required:""`
-	Partitions   int      `help:"Create the topic with this many partitions when it does not exist (0: it must exist)."`
-	AllowInvalid bool     `help:"Publish lines that fail validation too (the worker will dead-letter them). By default any invalid line stops the command before anything is published."`
-	BatchSize    int      `help:"Records per write." default:"1000"`
+	kafkaFlags   `embed:""`
+	Topic        string `help:"Topic to publish to (default: the config file's first kafka.topics)."`
+	Partitions   int    `help:"Create the topic with this many partitions when it does not exist (0: it must exist)."`
+	AllowInvalid bool   `help:"Publish lines that fail validation too (the worker will dead-letter them). By default any invalid line stops the command before anything is published."`
+	BatchSize    int    `help:"Records per write." default:"1000"`
 }
 
 func (c *publishCmd) Run() error {
@@ -36,6 +36,17 @@ func (c *publishCmd) Run() error {
 	defer stop()
 	if c.BatchSize < 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-size %d must be positive", c.BatchSize)}
+	}
+	cfg, _, transport, err := c.cluster("publish")
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	topic := c.Topic
+	if topic == "" && len(cfg.Kafka.Topics) > 0 {
+		topic = cfg.Kafka.Topics[0]
+	}
+	if strings.TrimSpace(topic) == "" {
+		return &exitError{code: exitUsage, err: errors.New("publish: --topic: name the topic (or give --config with kafka.topics)")}
 	}
 	files, cleanup, err := c.spoolStdin()
 	if err != nil {
@@ -66,12 +77,12 @@ func (c *publishCmd) Run() error {
 		}
 	}
 	if c.Partitions > 0 {
-		client := &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 30 * time.Second}
-		if err := createTopic(ctx, client, c.Topic, c.Partitions); err != nil {
+		client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 30 * time.Second, Transport: transport}
+		if err := createTopic(ctx, client, topic, c.Partitions); err != nil {
 			return err
 		}
 	}
-	p, err := publish.New(publish.Config{Brokers: c.Brokers, Topic: c.Topic})
+	p, err := publish.New(publish.Config{Brokers: cfg.Kafka.Brokers, Topic: topic, Transport: transport})
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
@@ -108,7 +119,7 @@ func (c *publishCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "published %d records to %s in %s", published, c.Topic, time.Since(began).Round(time.Millisecond))
+	fmt.Fprintf(os.Stderr, "published %d records to %s in %s", published, topic, time.Since(began).Round(time.Millisecond))
 	if invalid > 0 {
 		fmt.Fprintf(os.Stderr, " (%d invalid, published as --allow-invalid asked)", invalid)
 	}

@@ -152,7 +152,8 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	opts := profile.Options{WorkspaceKey: cfg.SuprSend.WorkspaceKey, UserAgent: buildinfo.UserAgent()}
 	decode := func(v []byte, o profile.Origin) (profile.Event, error) { return profile.Decode(v, o, opts) }
 	wcfg := consumer.Default()
-	wcfg.Brokers, wcfg.Topics, wcfg.GroupID, wcfg.Dialer = cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID, dialer
+	wcfg.Brokers, wcfg.Topics, wcfg.GroupID = cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID
+	wcfg.Dialer, wcfg.Transport = dialer, transport
 	if cfg.Kafka.Start == "latest" {
 		wcfg.StartOffset = kafka.LastOffset
 	}
@@ -228,8 +229,13 @@ func ensureDLQTopic(ctx context.Context, cfg config.Config, transport *kafka.Tra
 	c := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 30 * time.Second, Transport: transport}
 	topic := cfg.DLQTopic()
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil {
+	switch {
+	case err != nil:
+		return fmt.Errorf("kafka %s: %w", strings.Join(cfg.Kafka.Brokers, ","), err)
+	case len(md.Topics) == 1 && md.Topics[0].Error == nil:
 		return nil
+	case len(md.Topics) == 1 && !errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition):
+		return fmt.Errorf("dead-letter topic %s: %w", topic, md.Topics[0].Error)
 	}
 	if !cfg.DLQ.Create {
 		return fmt.Errorf("dead-letter topic %s does not exist (create it, or set dlq.create: true)", topic)

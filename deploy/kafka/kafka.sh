@@ -10,7 +10,13 @@
 #   deploy/kafka/kafka.sh clean    stop and delete the data (the download cache stays)
 #   deploy/kafka/kafka.sh fetch    download the jars only
 #
+# Listeners: PLAINTEXT on KAFKA_PORT; SASL_PLAINTEXT on KAFKA_SASL_PORT with PLAIN (one user,
+# dev / dev-password: a local test credential, never a real one) and SCRAM-SHA-256/512 (users are
+# added through the Admin API, as the SASL tests do). `with` exports KAFKA_BROKERS and
+# KAFKA_SASL_BROKERS to its command.
+#
 # Environment: KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1),
+# KAFKA_SASL_PORT (default KAFKA_PORT+2),
 # KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m), KAFKA_READY_TIMEOUT seconds (default 90),
 # PROFILE_INGEST_CACHE (default <repo>/.cache), JAVA (default java on PATH).
 set -euo pipefail
@@ -19,6 +25,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 port=${KAFKA_PORT:-9092}
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
+sport=${KAFKA_SASL_PORT:-$((port + 2))}
 cache=${PROFILE_INGEST_CACHE:-$repo/.cache}
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 libs=$cache/kafka/$version/libs
@@ -63,11 +70,15 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_dev="dev-password";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$run/data
 num.partitions=1
 auto.create.topics.enable=false
@@ -110,9 +121,9 @@ up() {
 		say "already running on 127.0.0.1:$port (pid $(<"$pidfile"))"
 		return 0
 	fi
-	if port_taken "$port" || port_taken "$cport"; then
-		say "127.0.0.1:$port or :$cport is taken by a process this script did not start (see $run);"
-		say "stop it, or choose other ports with KAFKA_PORT (and KAFKA_CONTROLLER_PORT)"
+	if port_taken "$port" || port_taken "$cport" || port_taken "$sport"; then
+		say "127.0.0.1:$port, :$cport or :$sport is taken by a process this script did not start (see $run);"
+		say "stop it, or choose other ports with KAFKA_PORT (and KAFKA_CONTROLLER_PORT, KAFKA_SASL_PORT)"
 		exit 1
 	fi
 	command -v "$java" >/dev/null || { say "java not found: Kafka $version needs Java 17 or newer"; exit 1; }
@@ -159,7 +170,7 @@ wait_ready() {
 			exit 1
 		fi
 		if "$cache/bin/kafka-ready" "127.0.0.1:$port" 2>/dev/null; then
-			say "ready on 127.0.0.1:$port"
+			say "ready on 127.0.0.1:$port (SASL_PLAINTEXT on 127.0.0.1:$sport)"
 			return 0
 		fi
 		sleep 1
@@ -199,6 +210,7 @@ with() {
 		started=1
 	fi
 	export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$port}
+	export KAFKA_SASL_BROKERS=${KAFKA_SASL_BROKERS:-127.0.0.1:$sport}
 	"$@" || rc=$?
 	if ((started)); then down; fi
 	return "$rc"
@@ -211,5 +223,5 @@ case ${1:-} in
 	fetch) fetch ;;
 	clean) down; rm -rf "$run" ;;
 	with) shift; [[ $# -gt 0 ]] || { say "usage: kafka.sh with CMD [ARGS...]"; exit 2; }; with "$@" ;;
-	*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -34,6 +34,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MaxAttempts is how many times a failed write is tried. Default: 10.
 	MaxAttempts int
+	// Transport carries the connection settings (TLS, SASL) of a secured cluster, e.g. a
+	// *kafka.Transport with SASL and TLS set. Default: kafka.DefaultTransport.
+	Transport kafka.RoundTripper
 }
 
 // Default returns c with its zero fields set to their defaults.
@@ -121,6 +124,7 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 			BatchTimeout:           cfg.BatchTimeout,
 			WriteTimeout:           cfg.WriteTimeout,
 			MaxAttempts:            cfg.MaxAttempts,
+			Transport:              cfg.Transport,
 			AllowAutoTopicCreation: false,
 		}
 	}

@@ -30,6 +30,9 @@ type genResult struct {
 type inflight struct {
 	tp  TopicPartition
 	msg kafka.Message
+	// insertID is the $insert_id the record is sent with, kept for its dead letter so that a
+	// replay sends the same id.
+	insertID string
 }
 
 // chunkDone carries a chunk's results from a dispatcher goroutine to the pipeline.
@@ -218,13 +221,16 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 	}
 	p.nextRef++
 	ref := p.nextRef
-	p.recs[ref] = &inflight{tp: f.tp, msg: f.msg}
+	carried, _ := dlq.Header(f.msg.Headers, dlq.HeaderInsertID)
+	rec := &inflight{tp: f.tp, msg: f.msg, insertID: carried}
+	p.recs[ref] = rec
 	p.bytes += len(f.msg.Value)
 	w.stats.add(func(s *Snapshot) { s.Consumed++ })
 	w.m.consumed.Inc()
 	w.m.inflight.Set(float64(len(p.recs)))
 
-	ev, err := w.decode(f.msg.Value, profile.Origin{Topic: f.tp.Topic, Partition: f.tp.Partition, Offset: f.msg.Offset, Timestamp: f.msg.Time})
+	ev, err := w.decode(f.msg.Value, profile.Origin{Topic: f.tp.Topic, Partition: f.tp.Partition, Offset: f.msg.Offset,
+		Timestamp: f.msg.Time, InsertID: carried})
 	if err != nil {
 		reason := "invalid_message"
 		var perr *profile.Error
@@ -235,6 +241,7 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		p.deadLetter(ref, reason, err.Error(), 0, 0, now, now)
 		return nil
 	}
+	rec.insertID = ev.InsertID
 	b := p.batches[f.tp]
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {
@@ -311,6 +318,7 @@ func (p *pipeline) deadLetter(ref uint64, reason, errText string, status, attemp
 		Key: rec.msg.Key, Value: rec.msg.Value, Headers: rec.msg.Headers,
 		Origin: dlq.Origin{Topic: rec.tp.Topic, Partition: rec.tp.Partition, Offset: rec.msg.Offset, Timestamp: rec.msg.Time},
 		Reason: reason, Err: errText, Status: status, Attempts: attempts, FirstFailure: first, LastFailure: last,
+		InsertID: rec.insertID,
 	}
 	p.dlqRefs <- ref
 }

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -190,6 +191,42 @@ func TestPipelineDeadLettersRefusedRecordsWithTheirStatus(t *testing.T) {
 	d := dead.written
 	if len(d) != 1 || d[0].Reason != "rejected" || d[0].Status != 400 || d[0].Attempts != 9 || d[0].Err != "400: unknown field" {
 		t.Fatalf("dead letters: %+v", d)
+	}
+}
+
+// A dead letter carries the $insert_id its record was sent with; a replayed record (one with
+// the header) is sent with that id again, and keeps it if it fails again.
+func TestPipelineCarriesInsertIDsThroughDeadLetters(t *testing.T) {
+	dead := &fakeDead{}
+	p, disp, _ := testPipeline(t, dead)
+	p.take(record(0, goodA))
+	replayed := record(1, goodB)
+	replayed.msg.Headers = []kafka.Header{{Key: dlq.HeaderInsertID, Value: []byte("first-delivery-of-b")}}
+	p.take(replayed)
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	sent := map[string]string{}
+	disp.resolve(0, func(r batcher.Record) sender.Result {
+		var ev struct {
+			InsertID string `json:"$insert_id"`
+		}
+		if err := json.Unmarshal(r.Body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		sent[r.Key] = ev.InsertID
+		return sender.Result{Outcome: sender.Failed, Reason: sender.ReasonRetriesExhausted, Status: 503}
+	})
+	drainAcks(p, 0)
+	if want := profile.InsertIDFor(profile.Origin{Topic: "t", Partition: 0, Offset: 0}); sent["a"] != want || sent["b"] != "first-delivery-of-b" {
+		t.Fatalf("sent with insert ids %v, want a's derived from its offset (%s) and b's carried", sent, want)
+	}
+	if len(dead.written) != 2 {
+		t.Fatalf("%d dead letters, want 2", len(dead.written))
+	}
+	user := map[string]string{goodA: "a", goodB: "b"}
+	for _, d := range dead.written {
+		if u := user[string(d.Value)]; d.InsertID != sent[u] {
+			t.Errorf("dead letter of %s has insert id %q, want the one it was sent with, %q", u, d.InsertID, sent[u])
+		}
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/profile"
 )
 
 // Header names on a dead-letter record. The record's key and value are the original record's,
@@ -24,6 +26,7 @@ const (
 	HeaderWorkerVersion   = "profile-ingest-worker-version"   // the worker's user agent
 	HeaderWorkerHost      = "profile-ingest-worker-host"      // the worker's host name
 	HeaderReplayCount     = "profile-ingest-replay-count"     // how many times this record was replayed from a dead-letter topic
+	HeaderInsertID        = profile.InsertIDHeader            // the $insert_id the record was sent with; absent when it never was
 )
 
 // MaxErrorBytes bounds the error text kept in a header.
@@ -51,6 +54,9 @@ type Record struct {
 	Attempts     int
 	FirstFailure time.Time
 	LastFailure  time.Time
+	// InsertID is the $insert_id the record was sent to the API with; "" when it never was
+	// sent. A replay carries it, so the API can recognise a record it already applied.
+	InsertID string
 }
 
 // IsOwnHeader reports whether a header name is one this package writes.
@@ -71,7 +77,7 @@ func ReplayCount(headers []kafka.Header) int {
 
 // message builds the dead-letter message for r, with the error text already redacted.
 func (r Record) message(workerVersion, host, errText string) kafka.Message {
-	h := make([]kafka.Header, 0, 13+len(r.Headers))
+	h := make([]kafka.Header, 0, 14+len(r.Headers))
 	add := func(k, v string) { h = append(h, kafka.Header{Key: k, Value: []byte(v)}) }
 	add(HeaderReason, r.Reason)
 	add(HeaderError, errText)
@@ -86,6 +92,9 @@ func (r Record) message(workerVersion, host, errText string) kafka.Message {
 	add(HeaderWorkerVersion, workerVersion)
 	add(HeaderWorkerHost, host)
 	add(HeaderReplayCount, strconv.Itoa(ReplayCount(r.Headers)))
+	if r.InsertID != "" {
+		add(HeaderInsertID, r.InsertID)
+	}
 	for _, oh := range r.Headers {
 		if !IsOwnHeader(oh.Key) {
 			h = append(h, oh)

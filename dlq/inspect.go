@@ -34,6 +34,7 @@ type Entry struct {
 	FirstFailure  time.Time
 	LastFailure   time.Time
 	ReplayCount   int
+	InsertID      string // the $insert_id the record was sent with; "" when it never was
 	WorkerVersion string
 	WorkerHost    string
 }
@@ -53,6 +54,7 @@ func ParseEntry(m kafka.Message) Entry {
 		FirstFailure:  parseTime(h(HeaderFirstFailure)),
 		LastFailure:   parseTime(h(HeaderLastFailure)),
 		ReplayCount:   ReplayCount(m.Headers),
+		InsertID:      h(HeaderInsertID),
 		WorkerVersion: h(HeaderWorkerVersion),
 		WorkerHost:    h(HeaderWorkerHost),
 	}
@@ -81,6 +83,7 @@ type line struct {
 	FirstFailure  string     `json:"first_failure"`
 	LastFailure   string     `json:"last_failure"`
 	ReplayCount   int        `json:"replay_count"`
+	InsertID      string     `json:"insert_id,omitempty"`
 	WorkerVersion string     `json:"worker_version"`
 	WorkerHost    string     `json:"worker_host"`
 	ValueBytes    int        `json:"value_bytes"`
@@ -104,7 +107,7 @@ func (e Entry) MarshalLine(showValue bool) ([]byte, error) {
 		Origin: lineOrigin{Topic: e.Origin.Topic, Partition: e.Origin.Partition, Offset: e.Origin.Offset,
 			Timestamp: formatTime(e.Origin.Timestamp)},
 		Attempts: e.Attempts, FirstFailure: formatTime(e.FirstFailure), LastFailure: formatTime(e.LastFailure),
-		ReplayCount: e.ReplayCount, WorkerVersion: e.WorkerVersion, WorkerHost: e.WorkerHost,
+		ReplayCount: e.ReplayCount, InsertID: e.InsertID, WorkerVersion: e.WorkerVersion, WorkerHost: e.WorkerHost,
 		ValueBytes: len(e.Value),
 	}
 	if showValue {

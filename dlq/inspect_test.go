@@ -32,7 +32,7 @@ func rejected(key string, replays int) Record {
 		Key: []byte(key), Value: []byte(`{"distinct_id":"` + key + `"}`), Headers: h,
 		Origin: Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
 		Reason: "rejected", Err: "400 Bad Request: bad email", Status: 400, Attempts: 2,
-		FirstFailure: first, LastFailure: t0,
+		FirstFailure: first, LastFailure: t0, InsertID: "iid-" + key,
 	}
 }
 
@@ -45,7 +45,7 @@ func TestParseEntryReadsEveryHeader(t *testing.T) {
 		Partition: 1, Offset: 7, Time: t0.Add(time.Second), Key: []byte("user-1"), Value: m.Value, Headers: m.Headers,
 		Reason: "rejected", Error: "400 Bad Request: bad email", Status: 400,
 		Origin:   Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
-		Attempts: 2, FirstFailure: first, LastFailure: t0, ReplayCount: 2,
+		Attempts: 2, FirstFailure: first, LastFailure: t0, ReplayCount: 2, InsertID: "iid-user-1",
 		WorkerVersion: "profile-ingest/1.2.3", WorkerHost: "worker-7",
 	}
 	if !reflect.DeepEqual(e, want) {
@@ -80,7 +80,7 @@ func TestMarshalLine(t *testing.T) {
 	want := `{"partition":1,"offset":7,"time":"2026-03-01T10:00:00.123Z","key":"user-1","reason":"rejected","status":400,` +
 		`"error":"400 Bad Request: bad email","origin":{"topic":"profiles","partition":3,"offset":41,"timestamp":"2026-03-01T08:58:00.123Z"},` +
 		`"attempts":2,"first_failure":"2026-03-01T09:58:00.123Z","last_failure":"2026-03-01T10:00:00.123Z","replay_count":0,` +
-		`"worker_version":"profile-ingest/1.2.3","worker_host":"worker-7","value_bytes":24}`
+		`"insert_id":"iid-user-1","worker_version":"profile-ingest/1.2.3","worker_host":"worker-7","value_bytes":24}`
 	if string(b) != want {
 		t.Errorf("line:\n got %s\nwant %s", b, want)
 	}

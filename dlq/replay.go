@@ -56,11 +56,14 @@ func (c ReplayConfig) Validate() error {
 
 // ReplayMessage returns the record that replays dead letter m to topic: the same key and value,
 // the original record's headers, none of this package's but HeaderReplayCount, set to the dead
-// letter's count + 1, and the original record's timestamp (a message without a "time" takes its
-// event time from it), when the dead letter carries one.
+// letter's count + 1, and HeaderInsertID, and the original record's timestamp (a message without
+// a "time" takes its event time from it), when the dead letter carries one.
 func ReplayMessage(m kafka.Message, topic string) kafka.Message {
 	h := make([]kafka.Header, 0, len(m.Headers))
 	h = append(h, kafka.Header{Key: HeaderReplayCount, Value: []byte(strconv.Itoa(ReplayCount(m.Headers) + 1))})
+	if id, ok := Header(m.Headers, HeaderInsertID); ok {
+		h = append(h, kafka.Header{Key: HeaderInsertID, Value: []byte(id)})
+	}
 	for _, x := range m.Headers {
 		if !IsOwnHeader(x.Key) {
 			h = append(h, x)

@@ -27,6 +27,9 @@ type Faults struct {
 	LatencyJitter Duration `json:"latency_jitter,omitempty"`
 	// DropRate of requests have their connection closed without an answer.
 	DropRate float64 `json:"drop_rate,omitempty"`
+	// LostResponseRate of valid requests are applied, then have their connection closed
+	// without an answer: the API did the work but the client never hears it, and resends.
+	LostResponseRate float64 `json:"lost_response_rate,omitempty"`
 	// RejectDistinctID is a regexp; events whose distinct_id matches are invalid (400), with
 	// RejectMessage (default "distinct_id refused by fault injection").
 	RejectDistinctID string `json:"reject_distinct_id,omitempty"`
@@ -39,7 +42,8 @@ type Faults struct {
 
 // Validate reports the first field whose value is out of range.
 func (f Faults) Validate() error {
-	for name, r := range map[string]float64{"ErrorRate": f.ErrorRate, "ThrottleRate": f.ThrottleRate, "DropRate": f.DropRate} {
+	for name, r := range map[string]float64{"ErrorRate": f.ErrorRate, "ThrottleRate": f.ThrottleRate, "DropRate": f.DropRate,
+		"LostResponseRate": f.LostResponseRate} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("hubsim: Faults.%s %g out of range [0,1]", name, r)
 		}
@@ -91,15 +95,15 @@ func compileFaults(f Faults) (*faultState, error) {
 // draw is the faults one request meets. Every request consumes the same number of random
 // values, so a seed gives the same faults to the same sequence of requests.
 type draw struct {
-	drop, fail, throttle bool
-	delay                time.Duration
+	drop, fail, throttle, lost bool
+	delay                      time.Duration
 }
 
 // next draws a request's faults; the caller holds the Server's fault lock.
 func (st *faultState) next() draw {
-	a, b, c, d := st.rng.Float64(), st.rng.Float64(), st.rng.Float64(), st.rng.Float64()
+	a, b, c, d, e := st.rng.Float64(), st.rng.Float64(), st.rng.Float64(), st.rng.Float64(), st.rng.Float64()
 	dr := draw{drop: a < st.f.DropRate, fail: b < st.f.ErrorRate, throttle: c < st.f.ThrottleRate,
-		delay: time.Duration(st.f.Latency)}
+		lost: e < st.f.LostResponseRate, delay: time.Duration(st.f.Latency)}
 	if st.f.LatencyJitter > 0 {
 		dr.delay += time.Duration(d * float64(st.f.LatencyJitter))
 	}

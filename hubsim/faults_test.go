@@ -86,23 +86,51 @@ func TestFaultLatency(t *testing.T) {
 	})
 }
 
-func TestFaultDrop(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.Faults = Faults{DropRate: 1} })
+// postOverTCP sends body, signed, to a server started on a loopback port with faults f; it
+// fails t if the server answers (both faults close the connection without an answer).
+func postOverTCP(t *testing.T, f Faults, body string) *Server {
+	t.Helper()
+	s := newTestServer(t, func(c *Config) { c.Faults = f })
 	run, err := s.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer run.Close()
-	r := signed(ev("u", "i", `{"$set":{"a":1}}`), testSecret, time.Now())
+	r := signed(body, testSecret, time.Now())
 	req, _ := http.NewRequest(r.Method, run.URL+"event/", r.Body)
 	req.Header = r.Header
-	resp, err := http.DefaultClient.Do(req)
-	if err == nil {
+	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
-		t.Fatalf("dropped connection answered %d", resp.StatusCode)
+		t.Fatalf("faults %+v: the request was answered %d, want a closed connection", f, resp.StatusCode)
 	}
-	if s.Stats().Rejections["fault_drop"] != 1 {
-		t.Fatalf("stats %+v", s.Stats())
+	return s
+}
+
+func TestFaultDrop(t *testing.T) {
+	s := postOverTCP(t, Faults{DropRate: 1}, ev("u", "i", `{"$set":{"a":1}}`))
+	if st := s.Stats(); st.Rejections["fault_drop"] != 1 || st.EventsApplied != 0 {
+		t.Fatalf("stats %+v, want one fault_drop and nothing applied", st)
+	}
+}
+
+// A lost response: the events are applied, the client hears nothing, and its resend of the
+// same $insert_id is a duplicate, not a second application.
+func TestFaultLostResponse(t *testing.T) {
+	body := ev("u", "i-1", `{"$add":{"n":1}}`)
+	s := postOverTCP(t, Faults{LostResponseRate: 1}, body)
+	if p, ok := s.Profile("u"); !ok || fmt.Sprint(p.Properties["n"]) != "1" {
+		t.Fatalf("profile after a lost response: %+v, want n = 1 (applied)", p)
+	}
+	if err := s.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if w := post(s, body); w.Code != 202 {
+		t.Fatalf("resend answered %d", w.Code)
+	}
+	p, _ := s.Profile("u")
+	st := s.Stats()
+	if fmt.Sprint(p.Properties["n"]) != "1" || st.EventsApplied != 1 || st.Duplicates != 1 || st.LostResponses != 1 || st.Accepted != 1 {
+		t.Fatalf("after the resend: n = %v, stats %+v; want n = 1, 1 applied, 1 duplicate, 1 lost response, 1 accepted", p.Properties["n"], st)
 	}
 }
 

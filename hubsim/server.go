@@ -186,7 +186,8 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, &requestError{Status: 400, Cause: "bad_body", Msg: "reading body: " + err.Error()})
 		return
 	}
-	if s.injectFaults(w, r) {
+	d, answered := s.injectFaults(w, r)
+	if answered {
 		return
 	}
 	if len(body) > MaxBodyBytes {
@@ -236,9 +237,14 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	s.stats.accepted.Add(1)
 	s.stats.applied.Add(applied)
 	s.stats.duplicates.Add(dups)
+	if d.lost {
+		s.stats.lostResponses.Add(1)
+		closeWithoutAnswer(w)
+		return
+	}
+	s.stats.accepted.Add(1)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = io.WriteString(w, "OK")
@@ -274,9 +280,9 @@ func (s *Server) verify(r *http.Request, body []byte) *requestError {
 	return nil
 }
 
-// injectFaults answers the request with an injected fault, if one is drawn; it reports
-// whether it did.
-func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request) bool {
+// injectFaults answers the request with an injected fault, if one is drawn before the request
+// is handled; it returns the draw and whether it answered.
+func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request) (draw, bool) {
 	s.faultMu.Lock()
 	st := s.faults
 	d := st.next()
@@ -288,19 +294,13 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return true
+			return d, true
 		}
 	}
 	switch {
 	case d.drop:
 		s.stats.reject("fault_drop")
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler) // closes the connection (HTTP/2 too)
+		closeWithoutAnswer(w)
 	case outage:
 		s.refuse(w, &requestError{Status: 401, Cause: "fault_auth_outage", Msg: "authentication failed (simulated outage)"})
 	case d.fail:
@@ -312,9 +312,20 @@ func (s *Server) injectFaults(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("Retry-After", retryAfter)
 		s.refuse(w, &requestError{Status: http.StatusTooManyRequests, Cause: "fault_throttle", Msg: "too many requests (simulated)"})
 	default:
-		return false
+		return d, false
 	}
-	return true
+	return d, true
+}
+
+// closeWithoutAnswer closes the request's connection without writing a response.
+func closeWithoutAnswer(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // closes the connection (HTTP/2 too)
 }
 
 // refuse answers a refused request with a JSON error and counts it.

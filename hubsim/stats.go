@@ -12,6 +12,9 @@ type Stats struct {
 	Accepted      int64 `json:"accepted_requests"` // answered 202
 	EventsApplied int64 `json:"events_applied"`    // events applied to profiles
 	Duplicates    int64 `json:"duplicates"`        // accepted events skipped: $insert_id already applied
+	// LostResponses counts requests applied and then closed without an answer
+	// (Faults.LostResponseRate); they are not in Accepted.
+	LostResponses int64 `json:"lost_responses"`
 	// Rejections counts refused requests by cause: auth_header, auth_key, auth_date,
 	// auth_signature, body_too_large, bad_json, too_many_events, event_too_large,
 	// invalid_event, refused_distinct_id, fault_status, fault_throttle, fault_drop,
@@ -21,7 +24,7 @@ type Stats struct {
 }
 
 type stats struct {
-	requests, accepted, applied, duplicates atomic.Int64
+	requests, accepted, applied, duplicates, lostResponses atomic.Int64
 
 	mu         sync.Mutex
 	rejections map[string]int64
@@ -32,6 +35,7 @@ func (st *stats) reset() {
 	st.accepted.Store(0)
 	st.applied.Store(0)
 	st.duplicates.Store(0)
+	st.lostResponses.Store(0)
 	st.mu.Lock()
 	st.rejections = map[string]int64{}
 	st.mu.Unlock()
@@ -52,5 +56,6 @@ func (s *Server) Stats() Stats {
 	rej := maps.Clone(s.stats.rejections)
 	s.stats.mu.Unlock()
 	return Stats{Requests: s.stats.requests.Load(), Accepted: s.stats.accepted.Load(),
-		EventsApplied: s.stats.applied.Load(), Duplicates: s.stats.duplicates.Load(), Rejections: rej, Profiles: n}
+		EventsApplied: s.stats.applied.Load(), Duplicates: s.stats.duplicates.Load(),
+		LostResponses: s.stats.lostResponses.Load(), Rejections: rej, Profiles: n}
 }

@@ -32,7 +32,7 @@ func StartHubsim(t testing.TB, key, secret string, f hubsim.Faults) *Hub {
 	t.Helper()
 	args := []string{"--addr", "127.0.0.1:0", "--key", key, "--keep-insert-ids", "1000000",
 		"--error-rate", fmt.Sprint(f.ErrorRate), "--throttle-rate", fmt.Sprint(f.ThrottleRate),
-		"--drop-rate", fmt.Sprint(f.DropRate), "--latency", time.Duration(f.Latency).String(),
+		"--drop-rate", fmt.Sprint(f.DropRate), "--lost-response-rate", fmt.Sprint(f.LostResponseRate), "--latency", time.Duration(f.Latency).String(),
 		"--latency-jitter", time.Duration(f.LatencyJitter).String(), "--seed", strconv.FormatUint(f.Seed, 10)}
 	if f.RetryAfter > 0 {
 		args = append(args, "--retry-after", time.Duration(f.RetryAfter).String())

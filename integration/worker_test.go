@@ -12,9 +12,9 @@ import (
 )
 
 // TestWorkerDeliversMixedStreamUnderFaults is the "done when": a large topic with a
-// sprinkling of bad messages, an API that fails, throttles and refuses some users, and a
-// backfill run that must end with every good record applied once and every bad one
-// dead-lettered with its reason, offsets committed to the end.
+// sprinkling of bad messages, an API that fails, throttles, loses answers to applied requests
+// and refuses some users, and a backfill run that must end with every good record applied once
+// and every bad one dead-lettered with its reason, offsets committed to the end.
 func TestWorkerDeliversMixedStreamUnderFaults(t *testing.T) {
 	n := 100_000
 	if testing.Short() {
@@ -26,7 +26,7 @@ func TestWorkerDeliversMixedStreamUnderFaults(t *testing.T) {
 	s := mixedStream(n, 500, 500, 1)
 	Produce(t, brokers, topic, s.msgs...)
 	hs, url := newHubsim(t, hubsim.Faults{
-		ErrorRate: 0.03, ThrottleRate: 0.01, DropRate: 0.005, RetryAfter: hubsim.Duration(time.Second),
+		ErrorRate: 0.03, ThrottleRate: 0.01, DropRate: 0.005, LostResponseRate: 0.005, RetryAfter: hubsim.Duration(time.Second),
 		Latency: hubsim.Duration(2 * time.Millisecond), RejectDistinctID: s.rejectRE, Seed: 3,
 	})
 
@@ -38,6 +38,9 @@ func TestWorkerDeliversMixedStreamUnderFaults(t *testing.T) {
 		t.Errorf("summary says %d delivered, want at least %d", got, s.good)
 	}
 	verifyOutcome(t, hs, brokers, topic, group, s, true)
+	if st := hs.Stats(); st.LostResponses == 0 || st.Duplicates == 0 {
+		t.Errorf("hubsim lost %d answers and saw %d duplicates: the lost-answer fault did not fire, or its resends were not deduplicated", st.LostResponses, st.Duplicates)
+	}
 	if strings.Contains(w.Output(), testSecret) {
 		t.Error("the workspace secret appears in the worker's output")
 	}

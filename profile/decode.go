@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // decoder holds the scratch space of one Decode call; decoders are pooled.
@@ -180,7 +181,11 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 		return Event{}, messageErr(topFieldNames[opsField], "must be an array of operations, got "+kindName(v))
 	}
 	if insertID == "" {
-		insertID = InsertIDFor(origin)
+		if insertID = origin.InsertID; insertID == "" {
+			insertID = InsertIDFor(origin)
+		} else if e := carriedInsertID(insertID); e != nil {
+			return Event{}, e
+		}
 	}
 	if ms < 0 {
 		t := origin.Timestamp
@@ -256,6 +261,20 @@ func eventID(v []byte, field string) (string, *Error) {
 		return "", messageErr(field, quote(s)+" is longer than "+strconv.Itoa(maxEventIDBytes)+" bytes")
 	}
 	return string(s), nil
+}
+
+// carriedInsertID checks an Origin.InsertID as an event_id is checked.
+func carriedInsertID(id string) *Error {
+	const field = "header " + InsertIDHeader
+	switch {
+	case !utf8.ValidString(id):
+		return messageErr(field, "is not valid UTF-8")
+	case len(trim([]byte(id))) == 0:
+		return messageErr(field, "must be a non-empty string, got "+quote([]byte(id)))
+	case len(id) > maxEventIDBytes:
+		return messageErr(field, quote([]byte(id))+" is longer than "+strconv.Itoa(maxEventIDBytes)+" bytes")
+	}
+	return nil
 }
 
 // checkProperties accepts the properties of an SDK-built event: an object whose only key is

@@ -107,6 +107,35 @@ func TestInsertIDIsDeterministic(t *testing.T) {
 	}
 }
 
+// A replayed dead letter carries the $insert_id its first delivery was sent with: it stands in
+// for the id derived from its new offset, but never for the message's own event_id; a carried
+// id that is not one is refused naming the header.
+func TestCarriedInsertID(t *testing.T) {
+	replayed := Origin{Topic: "p", Partition: 0, Offset: 900, Timestamp: time.Unix(1, 0), InsertID: "first-delivery-id"}
+	noID := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}]}`)
+	ev, err := Decode(noID, replayed, testOpts)
+	if err != nil || ev.InsertID != "first-delivery-id" || !strings.Contains(string(ev.Body), `"$insert_id":"first-delivery-id"`) {
+		t.Errorf("replayed record without event_id: id %q, body %s, err %v; want the carried id", ev.InsertID, ev.Body, err)
+	}
+	withID := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}],"event_id":"e-1"}`)
+	if ev, err := Decode(withID, replayed, testOpts); err != nil || ev.InsertID != "e-1" {
+		t.Errorf("replayed record with event_id: id %q, err %v; want the event_id", ev.InsertID, err)
+	}
+	for id, want := range map[string]string{
+		"  ":                     `header profile-ingest-insert-id: must be a non-empty string, got "  "`,
+		strings.Repeat("x", 256): `header profile-ingest-insert-id: "xxx`,
+		"\xff":                   "header profile-ingest-insert-id: is not valid UTF-8",
+	} {
+		o := replayed
+		o.InsertID = id
+		_, err := Decode(noID, o, testOpts)
+		var perr *Error
+		if !errors.As(err, &perr) || perr.Reason != ReasonInvalidMessage || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("carried id %q: err %v, want invalid_message %q", id, err, want)
+		}
+	}
+}
+
 func TestSizeLimit(t *testing.T) {
 	// pad grows the event one byte at a time; find the sizes around the limit.
 	base := `{"distinct_id":"u","operations":[{"set":{"pad":"`

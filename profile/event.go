@@ -19,7 +19,16 @@ type Origin struct {
 	Partition int
 	Offset    int64
 	Timestamp time.Time // the record's timestamp: the event's $time when the message has none
+	// InsertID is the $insert_id an earlier delivery of this record was sent with, read from
+	// its InsertIDHeader: a dead letter replayed by `profile-ingest dlq replay` carries it, so
+	// a record whose first delivery did reach the API (its answer lost) is not applied twice.
+	// It stands in for InsertIDFor(o) when the message has no event_id. Empty: none.
+	InsertID string
 }
+
+// InsertIDHeader is the Kafka header that carries Origin.InsertID: the dead-letter topic
+// writes it, `dlq replay` keeps it, the worker reads it.
+const InsertIDHeader = "profile-ingest-insert-id"
 
 // Options are what Decode needs besides the message.
 type Options struct {

@@ -37,6 +37,7 @@ type cli struct {
 	Latency          time.Duration `help:"Latency added to every request."`
 	LatencyJitter    time.Duration `help:"Random extra latency, up to this much."`
 	DropRate         float64       `help:"Share of requests whose connection is closed without an answer."`
+	LostResponseRate float64       `help:"Share of valid requests applied, then closed without an answer (the client resends)."`
 	RejectDistinctID string        `name:"reject-distinct-id" help:"Regexp: events whose distinct_id matches are refused with 400."`
 	RejectMessage    string        `help:"Message for refused distinct_ids."`
 	AuthOutage       bool          `help:"Answer 401 to every event request (toggle at run time via /_sim/faults)."`
@@ -60,7 +61,7 @@ func run(c cli, log zerolog.Logger) error {
 	cfg.Faults = hubsim.Faults{
 		ErrorRate: c.ErrorRate, ErrorStatus: c.ErrorStatus, ThrottleRate: c.ThrottleRate,
 		RetryAfter: hubsim.Duration(c.RetryAfter), Latency: hubsim.Duration(c.Latency),
-		LatencyJitter: hubsim.Duration(c.LatencyJitter), DropRate: c.DropRate,
+		LatencyJitter: hubsim.Duration(c.LatencyJitter), DropRate: c.DropRate, LostResponseRate: c.LostResponseRate,
 		RejectDistinctID: c.RejectDistinctID, RejectMessage: c.RejectMessage, AuthOutage: c.AuthOutage, Seed: c.Seed,
 	}
 	srv, err := hubsim.New(cfg)

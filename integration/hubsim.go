@@ -16,8 +16,10 @@ import (
 	"github.com/profile-ingest/profile-ingest/hubsim"
 )
 
-// Hub is a hubsim process the test started: the worker's SuprSend, in a process of its own so
-// that neither the race detector nor the test's own work slows it.
+// Hub is the worker's SuprSend for a test: a hubsim the test started, either as a process of its
+// own (StartHubsim), so that neither the race detector nor the test's own work slows it when
+// throughput matters, or in the test's process (StartHubsimInProcess). Both are driven over
+// HTTP, through the same /_sim endpoints a demo uses.
 type Hub struct {
 	t    testing.TB
 	URL  string // the base URL, "http://127.0.0.1:port/"
@@ -59,6 +61,25 @@ func StartHubsim(t testing.TB, key, secret string, f hubsim.Faults) *Hub {
 		t.Fatalf("hubsim exited: %s", p.Output())
 	}
 	return h
+}
+
+// StartHubsimInProcess serves package hubsim on a free loopback port in the test's process, with
+// key and secret, keeping every applied insert id per profile, with faults injected from the
+// start. It stops when t ends.
+func StartHubsimInProcess(t testing.TB, key, secret string, f hubsim.Faults) *Hub {
+	t.Helper()
+	cfg := hubsim.Default()
+	cfg.Key, cfg.Secret, cfg.KeepInsertIDs, cfg.Faults = key, secret, 1_000_000, f
+	srv, err := hubsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = run.Close() })
+	return &Hub{t: t, URL: run.URL}
 }
 
 // Stats returns hubsim's counters.

@@ -25,7 +25,7 @@ func TestReplayOfAnAppliedDeadLetterAppliesNothingTwice(t *testing.T) {
 	brokers := Brokers(t)
 	bin := Binary(t, "profile-ingest")
 	topic := NewTopic(t, brokers, 2)
-	hs, url := newHubsim(t, hubsim.Faults{LostResponseRate: 1})
+	hs, url := newInProcessHubsim(t, hubsim.Faults{LostResponseRate: 1})
 	const n, users = 40, 4
 	var msgs []kafka.Message
 	for i := range n {

@@ -26,7 +26,7 @@ func TestSASLEndToEnd(t *testing.T) {
 	user, password := "it-"+randomHex(t, 4), "pw-"+randomHex(t, 16)
 	AddScramUser(t, brokers, saslBrokers, user, password)
 	topic := NewTopic(t, brokers, 3)
-	hs, url := newHubsim(t, hubsim.Faults{})
+	hs, url := newInProcessHubsim(t, hubsim.Faults{})
 	dir := t.TempDir()
 
 	config := func(mechanism, user string) string {

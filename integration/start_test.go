@@ -27,7 +27,7 @@ func TestStartAtTimeSkipsEarlierRecords(t *testing.T) {
 		after.msgs[i].Value = []byte(strings.ReplaceAll(string(after.msgs[i].Value), `"it-`, `"late-it-`))
 	}
 	Produce(t, brokers, topic, after.msgs...)
-	hub, url := newHubsim(t, hubsim.Faults{})
+	hub, url := newInProcessHubsim(t, hubsim.Faults{})
 
 	w := Start(t, workerEnv, Binary(t, "profile-ingest"),
 		workerArgs(brokers, topic, group, url, "--start", start.Format(time.RFC3339), "--stop-at-end")...)
@@ -63,7 +63,7 @@ func TestWorkerConsumesSeveralTopics(t *testing.T) {
 	}
 	Produce(t, brokers, a, sa.msgs...)
 	Produce(t, brokers, b, sb.msgs...)
-	hub, url := newHubsim(t, hubsim.Faults{RejectDistinctID: "it-reject-"})
+	hub, url := newInProcessHubsim(t, hubsim.Faults{RejectDistinctID: "it-reject-"})
 	args := workerArgs(brokers, a, group, url, "--stop-at-end")
 	for i := range args {
 		if args[i] == "--topics" {

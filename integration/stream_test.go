@@ -89,6 +89,13 @@ func newHubsim(t *testing.T, faults hubsim.Faults) (*Hub, string) {
 	return h, h.URL
 }
 
+// newInProcessHubsim serves hubsim in the test's process with the test workspace's credentials.
+func newInProcessHubsim(t *testing.T, faults hubsim.Faults) (*Hub, string) {
+	t.Helper()
+	h := StartHubsimInProcess(t, testKey, testSecret, faults)
+	return h, h.URL
+}
+
 // workerArgs are the flags of a test worker; extra ones are appended.
 func workerArgs(brokers []string, topic, group, baseURL string, extra ...string) []string {
 	return append([]string{"run",

@@ -56,7 +56,7 @@ func TestWorkerRestartAfterSIGTERMResendsNothing(t *testing.T) {
 	group := UniqueName(t, "g")
 	s := mixedStream(20_000, 200, 400, 2)
 	Produce(t, brokers, topic, s.msgs...)
-	hs, url := newHubsim(t, hubsim.Faults{Latency: hubsim.Duration(30 * time.Millisecond), RejectDistinctID: s.rejectRE})
+	hs, url := newInProcessHubsim(t, hubsim.Faults{Latency: hubsim.Duration(30 * time.Millisecond), RejectDistinctID: s.rejectRE})
 	bin := Binary(t, "profile-ingest")
 
 	first := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)
@@ -86,7 +86,7 @@ func TestSecondWorkerJoiningChangesNothing(t *testing.T) {
 	group := UniqueName(t, "g")
 	s := mixedStream(20_000, 200, 400, 3)
 	Produce(t, brokers, topic, s.msgs...)
-	hs, url := newHubsim(t, hubsim.Faults{Latency: hubsim.Duration(20 * time.Millisecond), RejectDistinctID: s.rejectRE})
+	hs, url := newInProcessHubsim(t, hubsim.Faults{Latency: hubsim.Duration(20 * time.Millisecond), RejectDistinctID: s.rejectRE})
 	bin := Binary(t, "profile-ingest")
 
 	a := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)

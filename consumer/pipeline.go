@@ -326,9 +326,11 @@ func (p *pipeline) deadLetter(ref uint64, reason, errText string, status, attemp
 // deadLetterLoop writes queued dead letters in batches and acknowledges them to the pipeline.
 // A write is retried until it succeeds or the drain deadline passes.
 func (p *pipeline) deadLetterLoop() {
+	sampler := newLogSampler(deadLetterLogLimit, deadLetterLogWindow)
 	for {
 		rec, ok := <-p.dlqIn
 		if !ok {
+			p.logSuppressed(sampler.reset(time.Now()))
 			return
 		}
 		batch := []dlq.Record{rec}
@@ -350,13 +352,28 @@ func (p *pipeline) deadLetterLoop() {
 			p.w.log.Error().Err(err).Int("records", len(batch)).Msg("dead letters not written; their offsets stay uncommitted")
 			continue
 		}
+		now := time.Now()
 		for _, r := range batch {
 			p.w.stats.add(func(s *Snapshot) { s.DeadLettered[r.Reason]++ })
+			ok, last := sampler.allow(r.Reason, now)
+			p.logSuppressed(last)
+			if !ok {
+				continue
+			}
 			p.w.log.Warn().Str("topic", r.Origin.Topic).Int("partition", r.Origin.Partition).
 				Int64("offset", r.Origin.Offset).Str("reason", r.Reason).Int("status", r.Status).
 				Str("error", truncate(r.Err, 200)).Msg("record dead-lettered")
 		}
 		p.dlqAcks <- refs
+	}
+}
+
+// logSuppressed says how many dead letters were not logged one by one, per reason.
+func (p *pipeline) logSuppressed(counts map[string]int) {
+	for reason, n := range counts {
+		p.w.log.Warn().Str("reason", reason).Int("records", n).Dur("window", deadLetterLogWindow).
+			Msgf("%d more records dead-lettered with this reason were not logged one by one (at most %d a window); profile_ingest_dlq_records_total and `dlq inspect` count them",
+				n, deadLetterLogLimit)
 	}
 }
 

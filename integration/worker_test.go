@@ -44,6 +44,11 @@ func TestWorkerDeliversMixedStreamUnderFaults(t *testing.T) {
 	if strings.Contains(w.Output(), testSecret) {
 		t.Error("the workspace secret appears in the worker's output")
 	}
+	logged, summarised := deadLetterLogLines(t, w.Output())
+	if logged+summarised != len(s.wantDLQ) || logged > len(s.wantDLQ)/2 {
+		t.Errorf("dead letters: %d logged one by one, %d in summary lines; want all %d accounted for, most of them summarised",
+			logged, summarised, len(s.wantDLQ))
+	}
 	t.Logf("%d records: %d applied, %d dead-lettered (%d refused by the API); hubsim %+v",
 		n, s.good, len(s.wantDLQ), s.rejectCnt, hs.Stats())
 }
@@ -115,4 +120,21 @@ func TestSecondWorkerJoiningChangesNothing(t *testing.T) {
 		t.Errorf("the second worker never got partitions")
 	}
 	verifyOutcome(t, hs, brokers, topic, group, s, false)
+}
+
+// deadLetterLogLines counts the worker's "record dead-lettered" log lines and the records its
+// summary lines say were not logged one by one.
+func deadLetterLogLines(t *testing.T, out string) (logged, summarised int) {
+	t.Helper()
+	for _, l := range jsonLines(t, out) {
+		msg, _ := l["message"].(string)
+		switch {
+		case msg == "record dead-lettered":
+			logged++
+		case strings.Contains(msg, "were not logged one by one"):
+			n, _ := l["records"].(float64)
+			summarised += int(n)
+		}
+	}
+	return logged, summarised
 }

@@ -90,6 +90,7 @@ type Consumer struct {
 	CommitInterval     Duration `json:"commit_interval"`       // Default: 1s
 	DrainTimeout       Duration `json:"drain_timeout"`         // on shutdown or revoke. Default: 20s
 	StopAtEnd          bool     `json:"stop_at_end"`           // exit once caught up with the end offsets seen at start. Default: false
+	LagInterval        Duration `json:"lag_interval"`          // how often consumer lag is measured; 0 turns it off. Default: 15s
 }
 
 // Observability serves metrics and health.
@@ -113,7 +114,7 @@ func Default() Config {
 			RetryMaxElapsed: D(2 * time.Minute), AuthRetryMax: D(30 * time.Second)},
 		DLQ: DLQ{Create: true, Partitions: 1},
 		Consumer: Consumer{MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20,
-			CommitInterval: D(time.Second), DrainTimeout: D(20 * time.Second)},
+			CommitInterval: D(time.Second), DrainTimeout: D(20 * time.Second), LagInterval: D(15 * time.Second)},
 		Observability: Observability{Listen: "127.0.0.1:9464", LogLevel: "info", LogFormat: "json"},
 	}
 }
@@ -266,6 +267,9 @@ func (c Config) Validate() error {
 	if c.Consumer.DrainTimeout >= c.Kafka.RebalanceTimeout {
 		bad("consumer.drain_timeout", c.Consumer.DrainTimeout,
 			fmt.Sprintf("must be below kafka.rebalance_timeout %s: the group waits no longer than that for a member to finish its drain", c.Kafka.RebalanceTimeout))
+	}
+	if c.Consumer.LagInterval < 0 {
+		bad("consumer.lag_interval", c.Consumer.LagInterval, "must not be negative (0 turns it off)")
 	}
 	if c.DLQ.Partitions < 1 {
 		bad("dlq.partitions", c.DLQ.Partitions, "must be at least 1")

@@ -39,6 +39,9 @@ type Config struct {
 	// Dialer connects the group and the fetchers to the brokers (TLS, SASL). Default:
 	// kafka.DefaultDialer.
 	Dialer *kafka.Dialer
+	// LagInterval is how often the consumer lag of the owned partitions is measured; 0 turns
+	// the measurement off. Default: 15s.
+	LagInterval time.Duration
 	// Transport carries the worker's admin requests (end offsets, the group's commits) with the
 	// same TLS and SASL settings. Default: one built from Dialer.
 	Transport kafka.RoundTripper
@@ -50,6 +53,7 @@ func Default() Config {
 		StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second, HeartbeatInterval: 3 * time.Second,
 		RebalanceTimeout: 30 * time.Second, FetchMaxBytes: 1 << 20, FetchMaxWait: 250 * time.Millisecond,
 		MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20, CommitInterval: time.Second, DrainTimeout: 20 * time.Second,
+		LagInterval: 15 * time.Second,
 	}
 }
 
@@ -74,6 +78,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumer: DrainTimeout %s must be positive", c.DrainTimeout)
 	case c.FetchMaxBytes < 1:
 		return fmt.Errorf("consumer: FetchMaxBytes %d must be positive", c.FetchMaxBytes)
+	case c.LagInterval < 0:
+		return fmt.Errorf("consumer: LagInterval %s must not be negative", c.LagInterval)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ type metrics struct {
 	consumed, delivered, commits, commitFailures prometheus.Counter
 	inflight                                     prometheus.Gauge
 	chunks                                       *prometheus.CounterVec
+	lag                                          *prometheus.GaugeVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -16,9 +17,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_offset_commit_failures_total", Help: "Failed offset commits (retried)."}),
 		inflight:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "profile_ingest_records_in_flight", Help: "Records fetched and not yet resolved."}),
 		chunks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_chunks_total", Help: "Chunks closed by the batcher, by flush reason."}, []string{"reason"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_records",
+			Help: "Records on an owned partition after the group's committed offset, as the broker reports them every consumer.lag_interval."}, []string{"topic", "partition"}),
 	}
 	if r != nil {
-		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks)
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag)
 	}
 	return m
 }

@@ -3,6 +3,8 @@ package consumer
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -115,9 +117,14 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	}
 	w.ready.Store(true)
 	w.log.Info().Int32("generation", gen.ID).Str("member", gen.MemberID).Int("partitions", len(p.owned)).Msg("generation started")
-	var dlqWG sync.WaitGroup
+	var dlqWG, lagWG sync.WaitGroup
 	dlqWG.Add(1)
 	go func() { defer dlqWG.Done(); p.deadLetterLoop() }()
+	lagCtx, stopLag := context.WithCancel(genCtx)
+	lagWG.Add(1)
+	go func() { defer lagWG.Done(); w.reportLag(lagCtx, slices.Collect(maps.Keys(p.owned))) }()
+	defer lagWG.Wait()
+	defer stopLag()
 
 	res := p.loop(ctx, genCtx, in, fetchErr)
 

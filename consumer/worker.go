@@ -15,7 +15,6 @@ import (
 
 	"github.com/profile-ingest/profile-ingest/batcher"
 	"github.com/profile-ingest/profile-ingest/dlq"
-	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
 )
@@ -193,29 +192,16 @@ func (w *Worker) endOffsets(ctx context.Context) (map[TopicPartition]int64, erro
 	if err != nil {
 		return nil, fmt.Errorf("consumer: metadata: %w", err)
 	}
-	req := map[string][]kafka.OffsetRequest{}
+	parts := map[string][]int{}
 	for _, t := range md.Topics {
 		if t.Error != nil {
 			return nil, fmt.Errorf("consumer: topic %s: %w", t.Name, t.Error)
 		}
 		for _, p := range t.Partitions {
-			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
+			parts[t.Name] = append(parts[t.Name], p.ID)
 		}
 	}
-	res, err := kafkautil.ListOffsets(ctx, w.client, &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		return nil, fmt.Errorf("consumer: end offsets: %w", err)
-	}
-	out := map[TopicPartition]int64{}
-	for topic, parts := range res.Topics {
-		for _, p := range parts {
-			if p.Error != nil {
-				return nil, fmt.Errorf("consumer: end offset of %s/%d: %w", topic, p.Partition, p.Error)
-			}
-			out[TopicPartition{topic, p.Partition}] = p.LastOffset
-		}
-	}
-	return out, nil
+	return w.listOffsets(ctx, parts, kafka.LastOffset)
 }
 
 // groupReached reports whether the group's commits reach every target offset, for the

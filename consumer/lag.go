@@ -1,0 +1,126 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
+)
+
+// reportLag sets profile_ingest_consumer_lag_records for the partitions a generation owns, every
+// LagInterval until ctx ends, and then removes them (their next owner reports them). The lag is
+// what the broker says, not what the pipeline believes: the log end offset minus the group's
+// committed offset (minus the log start offset without a commit), so a stalled worker shows a
+// growing lag.
+func (w *Worker) reportLag(ctx context.Context, owned []TopicPartition) {
+	defer func() {
+		for _, tp := range owned {
+			w.m.lag.DeleteLabelValues(tp.Topic, strconv.Itoa(tp.Partition))
+		}
+	}()
+	if w.cfg.LagInterval <= 0 || len(owned) == 0 {
+		return
+	}
+	t := time.NewTicker(w.cfg.LagInterval)
+	defer t.Stop()
+	for {
+		lags, err := w.lag(ctx, owned)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.log.Debug().Err(err).Msg("consumer lag not measured")
+		case err == nil:
+			for tp, n := range lags {
+				w.m.lag.WithLabelValues(tp.Topic, strconv.Itoa(tp.Partition)).Set(float64(n))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// lag asks the broker for the end offsets and the group's commits of owned.
+func (w *Worker) lag(ctx context.Context, owned []TopicPartition) (map[TopicPartition]int64, error) {
+	byTopic := map[string][]int{}
+	for _, tp := range owned {
+		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
+	}
+	committed, err := w.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: w.cfg.GroupID, Topics: byTopic})
+	if err != nil {
+		return nil, err
+	}
+	if committed.Error != nil {
+		return nil, committed.Error
+	}
+	ends, err := w.listOffsets(ctx, byTopic, kafka.LastOffset)
+	if err != nil {
+		return nil, err
+	}
+	from := map[TopicPartition]int64{}
+	noCommit := map[string][]int{}
+	for topic, parts := range committed.Topics {
+		for _, p := range parts {
+			tp := TopicPartition{topic, p.Partition}
+			if p.CommittedOffset >= 0 {
+				from[tp] = p.CommittedOffset
+			} else {
+				noCommit[topic] = append(noCommit[topic], p.Partition)
+			}
+		}
+	}
+	if len(noCommit) > 0 {
+		starts, err := w.listOffsets(ctx, noCommit, kafka.FirstOffset)
+		if err != nil {
+			return nil, err
+		}
+		for tp, o := range starts {
+			from[tp] = o
+		}
+	}
+	out := make(map[TopicPartition]int64, len(owned))
+	for _, tp := range owned {
+		end, ok1 := ends[tp]
+		start, ok2 := from[tp]
+		if ok1 && ok2 {
+			out[tp] = lagOf(end, start)
+		}
+	}
+	return out, nil
+}
+
+// lagOf is the number of records from offset from to the log end offset end; never negative.
+func lagOf(end, from int64) int64 { return max(end-from, 0) }
+
+// listOffsets asks one kind of offset, which (kafka.FirstOffset or kafka.LastOffset), for the
+// partitions; Kafka refuses two kinds of the same partition in one request.
+func (w *Worker) listOffsets(ctx context.Context, parts map[string][]int, which int64) (map[TopicPartition]int64, error) {
+	q := map[string][]kafka.OffsetRequest{}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			q[topic] = append(q[topic], kafka.OffsetRequest{Partition: p, Timestamp: which})
+		}
+	}
+	res, err := kafkautil.ListOffsets(ctx, w.client, &kafka.ListOffsetsRequest{Topics: q})
+	if err != nil {
+		return nil, fmt.Errorf("consumer: list offsets: %w", err)
+	}
+	out := map[TopicPartition]int64{}
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("consumer: offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			out[TopicPartition{topic, p.Partition}] = p.LastOffset
+			if which == kafka.FirstOffset {
+				out[TopicPartition{topic, p.Partition}] = p.FirstOffset
+			}
+		}
+	}
+	return out, nil
+}

@@ -74,6 +74,9 @@ type Sender struct {
 	RetryMax        Duration `json:"retry_max"`         // one wait. Default: 10s
 	RetryMaxElapsed Duration `json:"retry_max_elapsed"` // per chunk, then retries_exhausted. Default: 2m
 	AuthRetryMax    Duration `json:"auth_retry_max"`    // wait between tries while credentials fail. Default: 30s
+	// MaxRequestsPerSecond paces HTTP attempts, retries included, to stay under the workspace's
+	// rate limit on a large backfill; 0 is no limit. Default: 0
+	MaxRequestsPerSecond float64 `json:"max_requests_per_second"`
 }
 
 // DLQ is the dead-letter topic.
@@ -245,6 +248,9 @@ func (c Config) Validate() error {
 	}
 	if c.Sender.MaxInFlight < 1 || c.Sender.MaxInFlight > 64 {
 		bad("sender.max_in_flight", c.Sender.MaxInFlight, "must be 1..64")
+	}
+	if c.Sender.MaxRequestsPerSecond < 0 {
+		bad("sender.max_requests_per_second", c.Sender.MaxRequestsPerSecond, "must not be negative (0: no limit)")
 	}
 	if c.Consumer.MaxInFlightRecords < c.Batch.MaxRecords {
 		bad("consumer.max_in_flight_records", c.Consumer.MaxInFlightRecords, "must be at least batch.max_records")

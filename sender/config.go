@@ -30,6 +30,10 @@ type Config struct {
 	// MaxInFlight is the number of chunks a Dispatcher sends at once when NewDispatcher is
 	// given maxInFlight <= 0. Default: 4.
 	MaxInFlight int
+	// MaxRequestsPerSecond paces HTTP attempts, retries included, across every chunk of the
+	// Sender, so that a backfill of millions of records stays under the workspace's rate limit
+	// instead of meeting 429s. 0: no limit. Default: 0.
+	MaxRequestsPerSecond float64
 }
 
 // Default returns the documented defaults.
@@ -68,6 +72,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sender: MaxErrorBody %d must not be negative", c.MaxErrorBody)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("sender: MaxInFlight %d must be >= 1", c.MaxInFlight)
+	case c.MaxRequestsPerSecond < 0:
+		return fmt.Errorf("sender: MaxRequestsPerSecond %g must not be negative (0: no limit)", c.MaxRequestsPerSecond)
 	}
 	return nil
 }

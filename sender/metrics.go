@@ -17,6 +17,7 @@ type metrics struct {
 	latency     *prometheus.HistogramVec // HTTP round trips, by code and method (promhttp)
 	inFlight    prometheus.Gauge         // chunks inside Send
 	authFailing prometheus.Gauge         // 1 while the API refuses the credentials
+	paced       prometheus.Counter       // seconds attempts waited for Config.MaxRequestsPerSecond
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,11 +38,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "in_flight_chunks", Help: "Chunks being sent, retried or split."}),
 		authFailing: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "auth_failing", Help: "1 while SuprSend refuses the workspace credentials (401/403); nothing is sent then."}),
+		paced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rate_limit_wait_seconds_total", Help: "Time HTTP attempts waited for sender.max_requests_per_second."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.records, m.retries, m.splits, m.latency, m.inFlight, m.authFailing} {
+	for _, c := range []prometheus.Collector{m.requests, m.records, m.retries, m.splits, m.latency, m.inFlight, m.authFailing, m.paced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -139,6 +139,13 @@ func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte
 // attempt makes one signed POST of body, freshly dated. It returns the HTTP status (0 when
 // none) and nil on 2xx, an *HTTPError on other statuses, or the transport error.
 func (s *Sender) attempt(ctx context.Context, body []byte, contentMD5 string) (int, error) {
+	if s.pace != nil {
+		began := time.Now()
+		if err := s.pace.Wait(ctx); err != nil {
+			return 0, context.Cause(ctx)
+		}
+		s.m.paced.Add(time.Since(began).Seconds())
+	}
 	actx, cancel := context.WithTimeoutCause(ctx, s.cfg.RequestTimeout, errAttemptTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, s.url, bytes.NewReader(body))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/profile-ingest/profile-ingest/batcher"
 )
@@ -70,6 +71,7 @@ type Sender struct {
 	log    zerolog.Logger
 	m      *metrics
 	auth   authGate
+	pace   *rate.Limiter // nil: no limit
 }
 
 // Option sets an optional collaborator of New.
@@ -132,6 +134,9 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Sender, error) {
 	}
 	client.Transport = m.instrument(client.Transport)
 	s := &Sender{cfg: o.cfg, creds: creds, url: u.String(), client: client, ua: o.ua, log: o.log, m: m}
+	if o.cfg.MaxRequestsPerSecond > 0 {
+		s.pace = rate.NewLimiter(rate.Limit(o.cfg.MaxRequestsPerSecond), 1)
+	}
 	s.auth.init(m, &s.log)
 	return s, nil
 }

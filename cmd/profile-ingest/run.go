@@ -198,6 +198,7 @@ func senderConfig(cfg config.Config) sender.Config {
 	sc.InitialInterval, sc.MaxInterval = cfg.Sender.RetryInitial.D(), cfg.Sender.RetryMax.D()
 	sc.MaxElapsedTime, sc.AuthMaxInterval = cfg.Sender.RetryMaxElapsed.D(), cfg.Sender.AuthRetryMax.D()
 	sc.RequestTimeout, sc.MaxInFlight = cfg.SuprSend.Timeout.D(), cfg.Sender.MaxInFlight
+	sc.MaxRequestsPerSecond = cfg.Sender.MaxRequestsPerSecond
 	return sc
 }
 

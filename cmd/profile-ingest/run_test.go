@@ -1,0 +1,25 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/profile-ingest/profile-ingest/config"
+)
+
+// Every sender setting of the config file reaches the sender.
+func TestSenderConfigCarriesTheFile(t *testing.T) {
+	cfg := config.Default()
+	cfg.Sender.RetryInitial, cfg.Sender.RetryMax = config.D(300*time.Millisecond), config.D(7*time.Second)
+	cfg.Sender.RetryMaxElapsed, cfg.Sender.AuthRetryMax = config.D(90*time.Second), config.D(20*time.Second)
+	cfg.Sender.MaxInFlight, cfg.Sender.MaxRequestsPerSecond = 9, 12.5
+	cfg.SuprSend.Timeout = config.D(11 * time.Second)
+	sc := senderConfig(cfg)
+	if sc.InitialInterval != 300*time.Millisecond || sc.MaxInterval != 7*time.Second || sc.MaxElapsedTime != 90*time.Second ||
+		sc.AuthMaxInterval != 20*time.Second || sc.MaxInFlight != 9 || sc.MaxRequestsPerSecond != 12.5 || sc.RequestTimeout != 11*time.Second {
+		t.Errorf("sender config %+v does not carry the file's %+v (timeout %s)", sc, cfg.Sender, cfg.SuprSend.Timeout)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Error(err)
+	}
+}

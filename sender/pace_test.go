@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -53,6 +54,26 @@ func TestMaxRequestsPerSecondPacesAttempts(t *testing.T) {
 		}
 		if waited := testutil.ToFloat64(s.m.paced); waited <= 0 {
 			t.Errorf("rate_limit_wait_seconds_total = %g, want the time spent waiting", waited)
+		}
+	})
+}
+
+// A context whose deadline comes before the next slot: the records are not sent and not
+// reported delivered.
+func TestPacingNeverReportsAnUnsentChunkDelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.MaxRequestsPerSecond = 0.1 // one request every 10s
+		api := &fakeAPI{steps: []step{{status: 202}}}
+		s := newFakeSender(t, api, cfg)
+		if r := s.Send(t.Context(), chunkOf("first")); r[0].Outcome != Delivered {
+			t.Fatalf("first chunk: %+v", r[0])
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		r := s.Send(ctx, chunkOf("second"))
+		if r[0].Outcome == Delivered || len(api.snapshot()) != 1 {
+			t.Fatalf("second chunk %+v after %d calls: it could not be sent before its deadline", r[0], len(api.snapshot()))
 		}
 	})
 }

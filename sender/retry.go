@@ -142,7 +142,12 @@ func (s *Sender) attempt(ctx context.Context, body []byte, contentMD5 string) (i
 	if s.pace != nil {
 		began := time.Now()
 		if err := s.pace.Wait(ctx); err != nil {
-			return 0, context.Cause(ctx)
+			// Wait refuses at once a wait that would pass ctx's deadline: never report that
+			// as an answer.
+			if cause := context.Cause(ctx); cause != nil {
+				return 0, cause
+			}
+			return 0, fmt.Errorf("sender: max_requests_per_second: %w", err)
 		}
 		s.m.paced.Add(time.Since(began).Seconds())
 	}

@@ -84,6 +84,10 @@ type DLQ struct {
 	Topic      string `json:"topic"`      // Default: the first topic + ".dlq"
 	Create     bool   `json:"create"`     // create it when missing. Default: true
 	Partitions int    `json:"partitions"` // when created. Default: 1
+	// MaxMessageBytes is the max.message.bytes the dead-letter topic is created with: room for
+	// a dead letter of the largest record the consumed topics take (1 MB by default) and its
+	// headers. Default: 8388608
+	MaxMessageBytes int `json:"max_message_bytes"`
 }
 
 // Consumer bounds memory and paces commits.
@@ -115,7 +119,7 @@ func Default() Config {
 		Batch:    Batch{MaxRecords: 400, MaxBytes: 819200, Linger: D(100 * time.Millisecond)},
 		Sender: Sender{MaxInFlight: 4, RetryInitial: D(200 * time.Millisecond), RetryMax: D(10 * time.Second),
 			RetryMaxElapsed: D(2 * time.Minute), AuthRetryMax: D(30 * time.Second)},
-		DLQ: DLQ{Create: true, Partitions: 1},
+		DLQ: DLQ{Create: true, Partitions: 1, MaxMessageBytes: 8 << 20},
 		Consumer: Consumer{MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20,
 			CommitInterval: D(time.Second), DrainTimeout: D(20 * time.Second), LagInterval: D(15 * time.Second)},
 		Observability: Observability{Listen: "127.0.0.1:9464", LogLevel: "info", LogFormat: "json"},
@@ -279,6 +283,9 @@ func (c Config) Validate() error {
 	}
 	if c.DLQ.Partitions < 1 {
 		bad("dlq.partitions", c.DLQ.Partitions, "must be at least 1")
+	}
+	if c.DLQ.MaxMessageBytes < 1<<20 {
+		bad("dlq.max_message_bytes", c.DLQ.MaxMessageBytes, "must be at least 1048576, the size of a record a broker takes by default")
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func NewWriter(brokers []string, cfg Config, opts ...Option) (*Writer, error) {
 			RequiredAcks: kafka.RequireAll,
 			MaxAttempts:  1, // Write retries, with its own backoff and logging
 			BatchTimeout: time.Millisecond,
-			BatchBytes:   16 << 20,
+			BatchBytes:   64 << 20, // the broker's max.message.bytes decides; see Write
 			WriteTimeout: cfg.WriteTimeout,
 			ReadTimeout:  cfg.WriteTimeout,
 		},
@@ -137,21 +138,21 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	b.MaxElapsedTime = 0 // until ctx ends: dropping a dead letter is not an option
 	var last error
 	pending := msgs
+	oneByOne := false
 	err := backoff.RetryNotify(func() error {
 		wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
 		defer cancel()
-		last = w.w.WriteMessages(wctx, pending...)
-		// Retry only what failed: a write to several partitions can succeed in part, and
-		// writing the rest again would dead-letter records twice.
-		var partial kafka.WriteErrors
-		if errors.As(last, &partial) && len(partial) == len(pending) {
-			failed := pending[:0:0]
-			for i, e := range partial {
-				if e != nil {
-					failed = append(failed, pending[i])
-				}
-			}
-			pending = failed
+		if oneByOne {
+			pending, last = w.writeEach(wctx, pending)
+		} else {
+			last = w.w.WriteMessages(wctx, pending...)
+			pending = failedOf(pending, last)
+		}
+		// The broker refuses a record batch over the topic's max.message.bytes: write the rest
+		// one by one, so that only a dead letter that is itself too large waits for the limit
+		// to be raised.
+		if tooLarge(last) && len(pending) > 1 {
+			oneByOne = true
 		}
 		if last != nil && ctx.Err() != nil {
 			return backoff.Permanent(last)
@@ -160,8 +161,13 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		w.m.failures.Inc()
 		w.m.unavailable.Set(1)
-		w.log.Error().Err(err).Str("topic", w.cfg.Topic).Int("records", len(recs)).
-			Dur("retry_in", wait).Msg("dead-letter write failed; holding offsets and retrying")
+		ev := w.log.Error().Err(err).Str("topic", w.cfg.Topic).Int("records", len(recs)).Dur("retry_in", wait)
+		if tooLarge(err) {
+			ev.Int("largest_bytes", largest(pending)).
+				Msgf("a dead letter is larger than dead-letter topic %s takes; holding offsets and retrying until its max.message.bytes is raised", w.cfg.Topic)
+			return
+		}
+		ev.Msg("dead-letter write failed; holding offsets and retrying")
 	})
 	if err != nil {
 		return fmt.Errorf("dlq: write %d records to %s: %w", len(recs), w.cfg.Topic, errors.Join(last, ctx.Err()))
@@ -171,6 +177,60 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 		w.m.records.WithLabelValues(r.Reason).Inc()
 	}
 	return nil
+}
+
+// failedOf returns the messages of pending that err says were not written: a write to several
+// partitions can succeed in part, and writing the rest again would dead-letter records twice.
+func failedOf(pending []kafka.Message, err error) []kafka.Message {
+	var partial kafka.WriteErrors
+	if !errors.As(err, &partial) || len(partial) != len(pending) {
+		return pending
+	}
+	failed := pending[:0:0]
+	for i, e := range partial {
+		if e != nil {
+			failed = append(failed, pending[i])
+		}
+	}
+	return failed
+}
+
+// writeEach writes msgs one at a time and returns those that failed, with their errors.
+func (w *Writer) writeEach(ctx context.Context, msgs []kafka.Message) ([]kafka.Message, error) {
+	var failed []kafka.Message
+	var errs []error
+	for _, m := range msgs {
+		if err := w.w.WriteMessages(ctx, m); err != nil {
+			failed, errs = append(failed, m), append(errs, err)
+		}
+	}
+	return failed, errors.Join(errs...)
+}
+
+// tooLarge reports whether err says a record or batch is over a size limit.
+func tooLarge(err error) bool {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		return slices.ContainsFunc(we, tooLarge)
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		return slices.ContainsFunc(joined.Unwrap(), tooLarge)
+	}
+	var mtl kafka.MessageTooLargeError
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge) || errors.As(err, &mtl)
+}
+
+// largest returns the size of the largest of msgs, key, value and headers.
+func largest(msgs []kafka.Message) int {
+	n := 0
+	for _, m := range msgs {
+		size := len(m.Key) + len(m.Value)
+		for _, h := range m.Headers {
+			size += len(h.Key) + len(h.Value)
+		}
+		n = max(n, size)
+	}
+	return n
 }
 
 // Close flushes and closes the producer.

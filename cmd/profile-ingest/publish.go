@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -198,18 +197,4 @@ func bestEffortKey(line []byte) []byte {
 		return nil
 	}
 	return []byte(strings.TrimSpace(m.DistinctID))
-}
-
-// createTopic creates topic with the given partitions unless it exists.
-func createTopic(ctx context.Context, c *kafka.Client, topic string, partitions int) error {
-	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: -1,
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("creating topic %s: %w", topic, err)
-	}
-	return nil
 }

@@ -132,7 +132,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if err := ensureDLQTopic(ctx, cfg, transport); err != nil {
+	if err := ensureDLQTopic(ctx, cfg, transport, log); err != nil {
 		return err
 	}
 	secret := cfg.SuprSend.Secret.Reveal()
@@ -224,25 +224,6 @@ func kafkaDialer(k config.Kafka) (*kafka.Dialer, *kafka.Transport, error) {
 	}
 	d := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: mech, TLS: tlsCfg}
 	return d, &kafka.Transport{SASL: mech, TLS: tlsCfg, DialTimeout: 10 * time.Second}, nil
-}
-
-// ensureDLQTopic checks that the dead-letter topic exists, creating it when configured to.
-func ensureDLQTopic(ctx context.Context, cfg config.Config, transport *kafka.Transport) error {
-	c := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 30 * time.Second, Transport: transport}
-	topic := cfg.DLQTopic()
-	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	switch {
-	case err != nil:
-		return fmt.Errorf("kafka %s: %w", strings.Join(cfg.Kafka.Brokers, ","), err)
-	case len(md.Topics) == 1 && md.Topics[0].Error == nil:
-		return nil
-	case len(md.Topics) == 1 && !errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition):
-		return fmt.Errorf("dead-letter topic %s: %w", topic, md.Topics[0].Error)
-	}
-	if !cfg.DLQ.Create {
-		return fmt.Errorf("dead-letter topic %s does not exist (create it, or set dlq.create: true)", topic)
-	}
-	return createTopic(ctx, c, topic, cfg.DLQ.Partitions)
 }
 
 // serveObservability serves /metrics, /healthz (the process is alive) and /readyz (in a group

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -58,6 +59,10 @@ type Writer struct {
 	host    string
 	secrets []string
 	m       *metrics
+
+	mu          sync.Mutex
+	failingFrom time.Time // the first failure of the write still retrying; zero when none
+	lastErr     error
 }
 
 // Option sets an optional collaborator of a Writer.
@@ -161,6 +166,7 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		w.m.failures.Inc()
 		w.m.unavailable.Set(1)
+		w.failing(err)
 		ev := w.log.Error().Err(err).Str("topic", w.cfg.Topic).Int("records", len(recs)).Dur("retry_in", wait)
 		if tooLarge(err) {
 			ev.Int("largest_bytes", largest(pending)).
@@ -173,10 +179,37 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 		return fmt.Errorf("dlq: write %d records to %s: %w", len(recs), w.cfg.Topic, errors.Join(last, ctx.Err()))
 	}
 	w.m.unavailable.Set(0)
+	w.failing(nil)
 	for _, r := range recs {
 		w.m.records.WithLabelValues(r.Reason).Inc()
 	}
 	return nil
+}
+
+// Ready reports an error while a dead-letter write keeps failing: the worker holds the offsets
+// of its records and, at the in-flight bound, stops consuming until the write goes through.
+func (w *Writer) Ready() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failingFrom.IsZero() {
+		return nil
+	}
+	return fmt.Errorf("dlq: dead letters not written to %s since %s: %v", w.cfg.Topic,
+		w.failingFrom.UTC().Format(time.RFC3339), w.lastErr)
+}
+
+// failing records the outcome of a write attempt: err, or nil for success.
+func (w *Writer) failing(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case err == nil:
+		w.failingFrom, w.lastErr = time.Time{}, nil
+	case w.failingFrom.IsZero():
+		w.failingFrom, w.lastErr = time.Now(), err
+	default:
+		w.lastErr = err
+	}
 }
 
 // failedOf returns the messages of pending that err says were not written: a write to several

@@ -4,10 +4,12 @@ package integration
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -57,12 +59,8 @@ func TestAuthOutagePausesInsteadOfDeadLettering(t *testing.T) {
 		workerArgs(brokers, topic, group, url, "--stop-at-end", "--listen", listen)...)
 
 	Eventually(t, time.Minute, "/readyz reports the credential failure", func() bool {
-		res, err := http.Get("http://" + listen + "/readyz")
-		if err != nil {
-			return false
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusServiceUnavailable && hub.Stats().Rejections["fault_auth_outage"] > 3
+		code, _ := readyz(listen)
+		return code == http.StatusServiceUnavailable && hub.Stats().Rejections["fault_auth_outage"] > 3
 	})
 	time.Sleep(2 * time.Second) // retries go on; nothing may be given up
 	if n := len(ReadAll(t, brokers, topic+".dlq")); n != 0 {
@@ -112,7 +110,8 @@ func TestDeadLetterTopicOutageHoldsOffsets(t *testing.T) {
 	CreateTopic(t, brokers, dlqTopic, 1)
 	t.Cleanup(func() { deleteTopic(brokers, dlqTopic) })
 	hub, url := newHubsim(t, hubsim.Faults{})
-	w := Start(t, workerEnv, Binary(t, "profile-ingest"), workerArgs(brokers, topic, group, url, "--commit-interval", "200ms")...)
+	listen := freeAddr(t)
+	w := Start(t, workerEnv, Binary(t, "profile-ingest"), workerArgs(brokers, topic, group, url, "--commit-interval", "200ms", "--listen", listen)...)
 
 	good := mixedStream(200, 10, 0, 7)
 	Produce(t, brokers, topic, good.msgs...)
@@ -131,10 +130,16 @@ func TestDeadLetterTopicOutageHoldsOffsets(t *testing.T) {
 	if w.Exited() {
 		t.Fatalf("the worker exited while the dead-letter topic was gone:\n%s", w.Output())
 	}
+	if code, body := readyz(listen); code != http.StatusServiceUnavailable || !strings.Contains(body, "dead letters not written to "+dlqTopic) {
+		t.Errorf("/readyz while the dead-letter topic is gone: %d %q; want 503 naming it", code, body)
+	}
 	CreateTopic(t, brokers, dlqTopic, 1)
 	Eventually(t, 2*time.Minute, "everything committed once the dead-letter topic is back", func() bool {
 		return CommittedOffsets(t, brokers, group, topic)[0] == 251
 	})
+	if code, body := readyz(listen); code != http.StatusOK {
+		t.Errorf("/readyz once the dead-letter topic is back: %d %q; want 200", code, body)
+	}
 	dead := ReadAll(t, brokers, dlqTopic)
 	if len(dead) != 1 || string(dead[0].Value) != string(bad.Value) {
 		t.Fatalf("dead-letter topic holds %d records, want exactly the bad one", len(dead))
@@ -207,4 +212,15 @@ func deleteTopic(brokers []string, topic string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = Client(brokers).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+}
+
+// readyz returns the status and body of a worker's /readyz.
+func readyz(addr string) (int, string) {
+	res, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

@@ -173,7 +173,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 		return &exitError{code: exitUsage, err: err}
 	}
 	if cfg.Observability.Listen != "" {
-		srv, err := serveObservability(cfg.Observability.Listen, reg, worker.Ready, snd.Ready)
+		srv, err := serveObservability(cfg.Observability.Listen, reg, worker.Ready, snd.Ready, dead.Ready)
 		if err != nil {
 			return &exitError{code: exitUsage, err: err}
 		}

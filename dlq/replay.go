@@ -158,14 +158,15 @@ func WithProgress(fn func(Progress)) ReplayOption { return func(r *Replayer) { r
 // Replayer re-publishes dead letters to their origin topic, resumably: it keeps its position
 // on the dead-letter topic in a consumer group and commits a partition's offset only once
 // every record before it is published or deliberately skipped. The dead-letter topic itself is
-// never modified. A Replayer is owned by one goroutine; two replays must not share a group at
-// the same time.
+// never modified. A Replayer is owned by one goroutine. While it runs it is the one member of
+// its group, and a second replay with the same group is refused (ErrGroupInUse).
 type Replayer struct {
 	s        *Scanner
 	cfg      ReplayConfig
 	w        *kafka.Writer
 	exists   map[string]bool // destination topics checked so far
 	progress func(Progress)
+	gen      *kafka.Generation // the group generation a running replay commits with
 }
 
 // NewReplayer returns a Replayer reading with s.
@@ -215,6 +216,13 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if !r.cfg.DryRun {
+		release, err := r.claim(ctx)
+		if err != nil {
+			return rep, err
+		}
+		defer release()
+	}
 	committed, err := r.committed(ctx, spans)
 	if err != nil {
 		return rep, err
@@ -231,8 +239,8 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 		total += sp.end - max(start, sp.since)
 	}
 	if !r.cfg.DryRun {
-		// Prove the group takes simple commits before anything is published: re-commit where
-		// each partition stands (the log start without a commit, which changes nothing).
+		// Prove the group takes the replay's commits before anything is published: re-commit
+		// where each partition stands (the log start without a commit, which changes nothing).
 		if err := r.commit(ctx, starts); err != nil {
 			return rep, err
 		}
@@ -401,29 +409,69 @@ func (r *Replayer) commitOne(ctx context.Context, partition int, offset int64) e
 	return r.commit(ctx, map[int]int64{partition: offset})
 }
 
-// commit commits offsets as a "simple consumer": generation -1 and no member, which Kafka
-// accepts for a group with no active members, and refuses while a consumer group uses it.
+// ErrGroupInUse: the replay's group has members, another replay or a consumer.
+var ErrGroupInUse = errors.New("the group is in use")
+
+// claim makes the replay the one member of its group for as long as it runs, so that a second
+// replay with the same group (or a worker given it by mistake) sees it and is refused, instead of
+// publishing the same dead letters a second time. It refuses a group that already has members.
+// The replay commits with the generation it joins; release leaves the group.
+func (r *Replayer) claim(ctx context.Context) (release func(), err error) {
+	if err := r.checkNoMembers(ctx); err != nil {
+		return nil, err
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: r.cfg.Group, Brokers: r.s.brokers, Dialer: r.s.dialer, Topics: []string{r.s.topic},
+		// A replay killed without leaving shows as a member this long.
+		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
+		JoinGroupBackoff: time.Second, Timeout: r.s.cfg.RequestTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dlq: replay: group %s: %w", r.cfg.Group, err)
+	}
+	gen, err := cg.Next(ctx)
+	if err != nil {
+		_ = cg.Close()
+		return nil, fmt.Errorf("dlq: replay: joining group %s: %w", r.cfg.Group, err)
+	}
+	r.gen = gen
+	return func() { r.gen = nil; _ = cg.Close() }, nil
+}
+
+// checkNoMembers refuses a group that has members.
+func (r *Replayer) checkNoMembers(ctx context.Context) error {
+	res, err := r.s.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{r.cfg.Group}})
+	if err != nil {
+		return fmt.Errorf("dlq: replay: describe group %s: %w", r.cfg.Group, err)
+	}
+	for _, g := range res.Groups {
+		if g.Error != nil || len(g.Members) == 0 {
+			continue
+		}
+		var who []string
+		for _, m := range g.Members {
+			who = append(who, m.ClientID+"@"+m.ClientHost)
+		}
+		return fmt.Errorf("dlq: replay: group %s has %d members (%s): another replay, or a consumer, uses it; "+
+			"wait for it to end (a replay killed without leaving stays a member for 10 s), or give --group: %w",
+			r.cfg.Group, len(g.Members), strings.Join(who, ", "), ErrGroupInUse)
+	}
+	return nil
+}
+
+// commit commits offsets with the generation claim joined. It fails once another member has
+// joined the group and ended that generation.
 func (r *Replayer) commit(ctx context.Context, offsets map[int]int64) error {
 	if len(offsets) == 0 {
 		return nil
 	}
-	req := &kafka.OffsetCommitRequest{GroupID: r.cfg.Group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
-	for p, o := range offsets {
-		req.Topics[r.s.topic] = append(req.Topics[r.s.topic], kafka.OffsetCommit{Partition: p, Offset: o})
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	res, err := r.s.client.OffsetCommit(ctx, req)
-	if err == nil {
-		for _, p := range res.Topics[r.s.topic] {
-			if p.Error != nil {
-				err = fmt.Errorf("partition %d: %w", p.Partition, p.Error)
-				if errors.Is(p.Error, kafka.UnknownMemberId) || errors.Is(p.Error, kafka.IllegalGeneration) {
-					err = fmt.Errorf("%w (a running consumer uses this group; a replay needs a group of its own)", err)
-				}
-				break
-			}
+	if err := r.gen.CommitOffsets(map[string]map[int]int64{r.s.topic: offsets}); err != nil {
+		if errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.UnknownMemberId) {
+			err = fmt.Errorf("%w (another member joined the group; this replay stops, run it again to continue: %w)", err, ErrGroupInUse)
 		}
-	}
-	if err != nil {
 		return fmt.Errorf("dlq: replay: commit group %s on %s: %w", r.cfg.Group, r.s.topic, err)
 	}
 	return nil

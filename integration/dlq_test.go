@@ -270,3 +270,41 @@ func TestDlqReplayStopsAtAMissingOriginTopic(t *testing.T) {
 		t.Errorf("origin topic holds %v, want [a b c]", keys)
 	}
 }
+
+// TestDlqReplaysWithTheSameGroupDoNotOverlap: a second replay started while one runs with the
+// same group is refused and publishes nothing, so every dead letter is replayed exactly once;
+// once the first has ended, the group is free again.
+func TestDlqReplaysWithTheSameGroupDoNotOverlap(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 3)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 1000
+	var recs []dlq.Record
+	for i := range n {
+		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
+	}
+	deadLetters(t, brokers, dead, recs...)
+	group := dead + ".replay"
+
+	// One record per batch: a publish and a commit each, so the first replay runs for seconds.
+	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--batch-size", "1", "--brokers", strings.Join(brokers, ","))
+	Eventually(t, time.Minute, "the first replay committing", func() bool { return CommittedOffsets(t, brokers, group, dead)[0] > 0 })
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead)
+	if code != 1 || !strings.Contains(out, "group "+group+" has 1 members") || !strings.Contains(out, "another replay, or a consumer, uses it") {
+		t.Errorf("second replay: exit %d, want 1 and the group named in use:\n%s", code, out)
+	}
+	if first.Exited() {
+		t.Fatalf("the first replay ended before the second started; the test proves nothing:\n%s", first.Output())
+	}
+	if code := first.Wait(2 * time.Minute); code != 0 || !strings.Contains(first.Output(), fmt.Sprintf("replayed %d (rejected %d)", n, n)) {
+		t.Fatalf("first replay: exit %d, want 0 and all %d replayed:\n%s", code, n, lastLines(first.Output(), 20))
+	}
+	if got := len(ReadAll(t, brokers, origin)); got != n {
+		t.Errorf("origin topic holds %d records, want each of the %d dead letters once", got, n)
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead)
+	if code != 0 || !strings.Contains(out, "replayed 0, skipped by filter 0") {
+		t.Errorf("a replay after the first ended: exit %d, want 0 and nothing left:\n%s", code, out)
+	}
+}

@@ -265,8 +265,9 @@ either published or deliberately skipped, and the group's offset moves past it o
 
 Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
 everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
-a second run continues where the first stopped. Never run two replays with the same group at
-once. There is no separate 'drain': a replay without filters is the drain.`
+a second run continues where the first stopped. A replay is the one member of its group while
+it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1).
+There is no separate 'drain': a replay without filters is the drain.`
 }
 
 func (c *dlqReplayCmd) Run() error {

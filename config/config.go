@@ -40,6 +40,10 @@ type Kafka struct {
 	FetchMaxWait      Duration `json:"fetch_max_wait"`     // Default: 250ms
 	SASL              SASL     `json:"sasl"`
 	TLS               bool     `json:"tls"` // Default: false
+	// TLSCAFile is a PEM file of the certificate authorities that sign the brokers'
+	// certificates, for a cluster with a private CA; setting it turns TLS on. Default: "", the
+	// system's roots.
+	TLSCAFile string `json:"tls_ca_file"`
 }
 
 // SASL authenticates to the brokers. The password comes from PasswordFile or the environment

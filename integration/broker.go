@@ -92,3 +92,15 @@ func SASLBrokers(t testing.TB) []string {
 	}
 	return strings.Split(env, ",")
 }
+
+// TLSBrokers returns the SSL listener of the local broker, $KAFKA_TLS_BROKERS, and the PEM file
+// of its self-signed certificate, $KAFKA_TLS_CA_FILE, which deploy/kafka/kafka.sh (and so
+// `make test`) sets. A broker without them skips the test.
+func TLSBrokers(t testing.TB) ([]string, string) {
+	t.Helper()
+	env, ca := strings.TrimSpace(os.Getenv("KAFKA_TLS_BROKERS")), os.Getenv("KAFKA_TLS_CA_FILE")
+	if env == "" || ca == "" {
+		t.Skip("KAFKA_TLS_BROKERS or KAFKA_TLS_CA_FILE is unset: the TLS tests need the SSL listener of deploy/kafka/kafka.sh (`make test` starts it)")
+	}
+	return strings.Split(env, ","), ca
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -219,8 +220,18 @@ func kafkaDialer(k config.Kafka) (*kafka.Dialer, *kafka.Transport, error) {
 		return nil, nil, fmt.Errorf("config: kafka.sasl: %w", err)
 	}
 	var tlsCfg *tls.Config
-	if k.TLS {
+	if k.TLS || k.TLSCAFile != "" {
 		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if k.TLSCAFile != "" {
+		pem, err := os.ReadFile(k.TLSCAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: kafka.tls_ca_file: %w", err)
+		}
+		tlsCfg.RootCAs = x509.NewCertPool()
+		if !tlsCfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("config: kafka.tls_ca_file %s: no PEM certificate in it", k.TLSCAFile)
+		}
 	}
 	d := &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, SASLMechanism: mech, TLS: tlsCfg}
 	return d, &kafka.Transport{SASL: mech, TLS: tlsCfg, DialTimeout: 10 * time.Second}, nil

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,5 +24,25 @@ func TestSenderConfigCarriesTheFile(t *testing.T) {
 	}
 	if err := sc.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// A CA file that cannot be used is refused at start, naming the setting.
+func TestKafkaDialerRefusesAnUnusableCAFile(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		filepath.Join(t.TempDir(), "missing.pem"): "config: kafka.tls_ca_file: open ",
+		notPEM: "config: kafka.tls_ca_file " + notPEM + ": no PEM certificate in it",
+	} {
+		if _, _, err := kafkaDialer(config.Kafka{TLSCAFile: file}); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("tls_ca_file %s: err %v, want %q", file, err, want)
+		}
+	}
+	d, tr, err := kafkaDialer(config.Kafka{TLS: true})
+	if err != nil || d.TLS == nil || tr.TLS == nil || d.TLS.RootCAs != nil {
+		t.Errorf("tls: true: %v; want TLS on, with the system's roots", err)
 	}
 }

@@ -378,9 +378,8 @@ func (p *pipeline) deadLetterLoop() {
 // logSuppressed says how many dead letters were not logged one by one, per reason.
 func (p *pipeline) logSuppressed(counts map[string]int) {
 	for reason, n := range counts {
-		p.w.log.Warn().Str("reason", reason).Int("records", n).Dur("window", deadLetterLogWindow).
-			Msgf("%d more records dead-lettered with this reason were not logged one by one (at most %d a window); profile_ingest_dlq_records_total and `dlq inspect` count them",
-				n, deadLetterLogLimit)
+		p.w.log.Warn().Str("reason", reason).Int("records", n).Int("limit", deadLetterLogLimit).Dur("window", deadLetterLogWindow).
+			Msg("more records dead-lettered with this reason were not logged one by one; profile_ingest_dlq_records_total and `dlq inspect` count them")
 	}
 }
 

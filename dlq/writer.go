@@ -170,7 +170,7 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 		ev := w.log.Error().Err(err).Str("topic", w.cfg.Topic).Int("records", len(recs)).Dur("retry_in", wait)
 		if tooLarge(err) {
 			ev.Int("largest_bytes", largest(pending)).
-				Msgf("a dead letter is larger than dead-letter topic %s takes; holding offsets and retrying until its max.message.bytes is raised", w.cfg.Topic)
+				Msg("a dead letter is larger than the dead-letter topic takes; holding offsets and retrying until the topic's max.message.bytes is raised")
 			return
 		}
 		ev.Msg("dead-letter write failed; holding offsets and retrying")

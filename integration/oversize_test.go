@@ -55,9 +55,10 @@ func TestDeadLetterTopicTooSmallWaitsForTheLimitToBeRaised(t *testing.T) {
 
 	w := Start(t, workerEnv, Binary(t, "profile-ingest"), workerArgs(brokers, topic, group, url, "--stop-at-end")...)
 	Eventually(t, time.Minute, "the worker says the dead letter is too large for the topic", func() bool {
-		return strings.Contains(w.Output(), "a dead letter is larger than dead-letter topic "+topic+".dlq takes")
+		return strings.Contains(w.Output(), `"topic":"`+topic+`.dlq"`) && strings.Contains(w.Output(), "a dead letter is larger than the dead-letter topic takes")
 	})
-	if !strings.Contains(w.Output(), "the dead-letter topic cannot take every record of "+topic) {
+	if !strings.Contains(w.Output(), "the dead-letter topic cannot take the dead letter of every record of the topic") ||
+		!strings.Contains(w.Output(), `"needed_max_message_bytes":`) {
 		t.Errorf("no warning at start that the dead-letter topic is too small:\n%s", w.Output())
 	}
 	Eventually(t, time.Minute, "the two 600 KB dead letters written while the large one waits", func() bool {

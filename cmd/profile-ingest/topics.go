@@ -53,8 +53,8 @@ func checkDLQCapacity(ctx context.Context, c *kafka.Client, dlqTopic string, top
 	for _, t := range topics {
 		if need := limits[t] + dlqHeadroom; limits[t] > 0 && limits[dlqTopic] < need {
 			log.Warn().Str("dlq", dlqTopic).Int("dlq_max_message_bytes", limits[dlqTopic]).Str("topic", t).
-				Int("topic_max_message_bytes", limits[t]).
-				Msgf("the dead-letter topic cannot take every record of %s with its headers; a record that large would hold its partition until you raise max.message.bytes of %s to at least %d", t, dlqTopic, need)
+				Int("topic_max_message_bytes", limits[t]).Int("needed_max_message_bytes", need).
+				Msg("the dead-letter topic cannot take the dead letter of every record of the topic; a record that large would hold its partition until the dead-letter topic's max.message.bytes is raised to needed_max_message_bytes")
 		}
 	}
 }

@@ -44,6 +44,11 @@ type Kafka struct {
 	// certificates, for a cluster with a private CA; setting it turns TLS on. Default: "", the
 	// system's roots.
 	TLSCAFile string `json:"tls_ca_file"`
+	// TLSCertFile and TLSKeyFile are the PEM certificate and private key this client presents
+	// to brokers that require mutual TLS; both or neither. Setting them turns TLS on.
+	// Default: "" (none).
+	TLSCertFile string `json:"tls_cert_file"`
+	TLSKeyFile  string `json:"tls_key_file"`
 }
 
 // SASL authenticates to the brokers. The password comes from PasswordFile or the environment
@@ -238,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Kafka.SASL.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if (c.Kafka.TLSCertFile == "") != (c.Kafka.TLSKeyFile == "") {
+		bad("kafka.tls_cert_file", fmt.Sprintf("%q", c.Kafka.TLSCertFile), "and kafka.tls_key_file go together: give both or neither")
 	}
 	if u, err := url.Parse(c.SuprSend.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("suprsend.base_url", fmt.Sprintf("%q", c.SuprSend.BaseURL), "must be an http(s) URL")

@@ -104,3 +104,17 @@ func TLSBrokers(t testing.TB) ([]string, string) {
 	}
 	return strings.Split(env, ","), ca
 }
+
+// MTLSBrokers returns the local broker's listener that requires a client certificate,
+// $KAFKA_MTLS_BROKERS, with the PEM files of the CA ($KAFKA_TLS_CA_FILE) and of a client
+// certificate and key it accepts ($KAFKA_TLS_CLIENT_CERT, $KAFKA_TLS_CLIENT_KEY), which
+// deploy/kafka/kafka.sh sets. A broker without them skips the test.
+func MTLSBrokers(t testing.TB) (brokers []string, ca, cert, key string) {
+	t.Helper()
+	env := strings.TrimSpace(os.Getenv("KAFKA_MTLS_BROKERS"))
+	ca, cert, key = os.Getenv("KAFKA_TLS_CA_FILE"), os.Getenv("KAFKA_TLS_CLIENT_CERT"), os.Getenv("KAFKA_TLS_CLIENT_KEY")
+	if env == "" || ca == "" || cert == "" || key == "" {
+		t.Skip("KAFKA_MTLS_BROKERS or the TLS files are unset: the mutual-TLS test needs deploy/kafka/kafka.sh's listener (`make test` starts it)")
+	}
+	return strings.Split(env, ","), ca, cert, key
+}

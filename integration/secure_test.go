@@ -69,6 +69,24 @@ func TestTLSEndToEnd(t *testing.T) {
 	s.noSecretIn(testSecret)
 }
 
+// TestMutualTLSEndToEnd: with kafka.tls_cert_file and tls_key_file, `publish`, `run` and
+// `dlq inspect` work through a listener that requires a client certificate; without them the
+// broker refuses the connection, and `run` fails saying so.
+func TestMutualTLSEndToEnd(t *testing.T) {
+	brokers := Brokers(t)
+	mtlsBrokers, ca, cert, key := MTLSBrokers(t)
+	s := newSecureSetup(t, brokers)
+	env := []string{"KAFKA_BROKERS=", "SUPRSEND_WORKSPACE_SECRET=" + testSecret}
+
+	s.roundTrip(env, s.config("mtls", mtlsBrokers[0],
+		fmt.Sprintf("tls_ca_file: %q\n  tls_cert_file: %q\n  tls_key_file: %q", ca, cert, key)), "mutual TLS")
+
+	code, out := s.run(env, "run", "--config", s.config("mtls-no-cert", mtlsBrokers[0], fmt.Sprintf("tls_ca_file: %q", ca)), "--stop-at-end")
+	if code == 0 || !strings.Contains(out, "tls: ") {
+		t.Errorf("run over mutual TLS without a client certificate: exit %d, want a TLS failure:\n%s", code, out)
+	}
+}
+
 // secureSetup is a topic, a hubsim and a file of mutations for a test that reaches the broker
 // through a secured listener, with config files.
 type secureSetup struct {

@@ -220,8 +220,15 @@ func kafkaDialer(k config.Kafka) (*kafka.Dialer, *kafka.Transport, error) {
 		return nil, nil, fmt.Errorf("config: kafka.sasl: %w", err)
 	}
 	var tlsCfg *tls.Config
-	if k.TLS || k.TLSCAFile != "" {
+	if k.TLS || k.TLSCAFile != "" || k.TLSCertFile != "" {
 		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if k.TLSCertFile != "" || k.TLSKeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(k.TLSCertFile, k.TLSKeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: kafka.tls_cert_file and kafka.tls_key_file: %w", err)
+		}
+		tlsCfg.Certificates = []tls.Certificate{cert}
 	}
 	if k.TLSCAFile != "" {
 		pem, err := os.ReadFile(k.TLSCAFile)

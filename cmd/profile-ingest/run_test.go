@@ -41,6 +41,10 @@ func TestKafkaDialerRefusesAnUnusableCAFile(t *testing.T) {
 			t.Errorf("tls_ca_file %s: err %v, want %q", file, err, want)
 		}
 	}
+	if _, _, err := kafkaDialer(config.Kafka{TLSCertFile: notPEM, TLSKeyFile: notPEM}); err == nil ||
+		!strings.HasPrefix(err.Error(), "config: kafka.tls_cert_file and kafka.tls_key_file: ") {
+		t.Errorf("a client certificate that is not one: err %v, want the settings named", err)
+	}
 	d, tr, err := kafkaDialer(config.Kafka{TLS: true})
 	if err != nil || d.TLS == nil || tr.TLS == nil || d.TLS.RootCAs != nil {
 		t.Errorf("tls: true: %v; want TLS on, with the system's roots", err)

@@ -12,12 +12,15 @@
 #
 # Listeners: PLAINTEXT on KAFKA_PORT; SASL_PLAINTEXT on KAFKA_SASL_PORT with PLAIN (one user,
 # dev / dev-password: a local test credential, never a real one) and SCRAM-SHA-256/512 (users are
-# added through the Admin API, as the SASL tests do); SSL on KAFKA_TLS_PORT with a self-signed
-# certificate for 127.0.0.1 made with keytool at the first start (its PEM: <run>/tls/ca.pem).
-# `with` exports KAFKA_BROKERS, KAFKA_SASL_BROKERS, KAFKA_TLS_BROKERS and KAFKA_TLS_CA_FILE.
+# added through the Admin API, as the SASL tests do); SSL on KAFKA_TLS_PORT, and SSL that requires
+# a client certificate (mutual TLS) on KAFKA_MTLS_PORT, with certificates for 127.0.0.1 signed by
+# a private test CA that deploy/kafka/certs makes at the first start (<run>/tls: ca.pem,
+# client.pem, client.key). `with` exports KAFKA_BROKERS, KAFKA_SASL_BROKERS, KAFKA_TLS_BROKERS,
+# KAFKA_MTLS_BROKERS, KAFKA_TLS_CA_FILE, KAFKA_TLS_CLIENT_CERT and KAFKA_TLS_CLIENT_KEY.
 #
 # Environment: KAFKA_PORT (default 9092), KAFKA_CONTROLLER_PORT (default KAFKA_PORT+1),
 # KAFKA_SASL_PORT (default KAFKA_PORT+2), KAFKA_TLS_PORT (default KAFKA_PORT+3),
+# KAFKA_MTLS_PORT (default KAFKA_PORT+4),
 # KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m), KAFKA_READY_TIMEOUT seconds (default 90),
 # PROFILE_INGEST_CACHE (default <repo>/.cache), JAVA (default java on PATH).
 set -euo pipefail
@@ -28,6 +31,7 @@ port=${KAFKA_PORT:-9092}
 cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
 sport=${KAFKA_SASL_PORT:-$((port + 2))}
 tport=${KAFKA_TLS_PORT:-$((port + 3))}
+mport=${KAFKA_MTLS_PORT:-$((port + 4))}
 cache=${PROFILE_INGEST_CACHE:-$repo/.cache}
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 libs=$cache/kafka/$version/libs
@@ -66,19 +70,13 @@ running() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "kafka.Kafka $run/server.properties"
 }
 
-# make_tls makes, once per run directory, the broker's self-signed certificate for 127.0.0.1
-# and its PEM for clients.
+# make_tls makes, once per run directory, the test CA and the broker's and a client's
+# certificates (deploy/kafka/certs).
 make_tls() {
-	[[ -f $run/tls/ca.pem ]] && return 0
-	command -v keytool >/dev/null || { say "keytool not found: it comes with the JDK Kafka needs"; exit 1; }
+	[[ -f $run/tls/ca.pem && -f $run/tls/broker-keystore.pem ]] && return 0
 	rm -rf "$run/tls"
-	mkdir -p "$run/tls"
-	keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
-		-dname "CN=127.0.0.1, O=profile-ingest local test broker" -ext SAN=ip:127.0.0.1,dns:localhost \
-		-keystore "$run/tls/broker.p12" -storetype PKCS12 -storepass dev-keystore -keypass dev-keystore \
-		>>"$log" 2>&1 || { say "keytool could not make the test certificate; see $log"; exit 1; }
-	keytool -exportcert -rfc -alias broker -keystore "$run/tls/broker.p12" -storepass dev-keystore \
-		-file "$run/tls/ca.pem" >>"$log" 2>&1 || { say "keytool could not export the test certificate; see $log"; exit 1; }
+	(cd "$repo" && go run ./deploy/kafka/certs -dir "$run/tls") ||
+		{ say "could not make the test certificates"; exit 1; }
 }
 
 write_config() {
@@ -88,16 +86,17 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport,MTLS://127.0.0.1:$mport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$sport,SSL://127.0.0.1:$tport,MTLS://127.0.0.1:$mport
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL
-ssl.keystore.type=PKCS12
-ssl.keystore.location=$run/tls/broker.p12
-ssl.keystore.password=dev-keystore
-ssl.key.password=dev-keystore
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,MTLS:SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$run/tls/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$run/tls/ca.pem
 ssl.client.auth=none
+listener.name.mtls.ssl.client.auth=required
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_dev="dev-password";
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
@@ -144,9 +143,9 @@ up() {
 		say "already running on 127.0.0.1:$port (pid $(<"$pidfile"))"
 		return 0
 	fi
-	if port_taken "$port" || port_taken "$cport" || port_taken "$sport" || port_taken "$tport"; then
-		say "127.0.0.1:$port, :$cport, :$sport or :$tport is taken by a process this script did not start (see $run);"
-		say "stop it, or choose other ports with KAFKA_PORT (and KAFKA_CONTROLLER_PORT, KAFKA_SASL_PORT, KAFKA_TLS_PORT)"
+	if port_taken "$port" || port_taken "$cport" || port_taken "$sport" || port_taken "$tport" || port_taken "$mport"; then
+		say "127.0.0.1:$port, :$cport, :$sport, :$tport or :$mport is taken by a process this script did not start (see $run);"
+		say "stop it, or choose other ports with KAFKA_PORT (and KAFKA_CONTROLLER_PORT, KAFKA_SASL_PORT, KAFKA_TLS_PORT, KAFKA_MTLS_PORT)"
 		exit 1
 	fi
 	command -v "$java" >/dev/null || { say "java not found: Kafka $version needs Java 17 or newer"; exit 1; }
@@ -193,7 +192,7 @@ wait_ready() {
 			exit 1
 		fi
 		if "$cache/bin/kafka-ready" "127.0.0.1:$port" 2>/dev/null; then
-			say "ready on 127.0.0.1:$port (SASL_PLAINTEXT on :$sport, SSL on :$tport)"
+			say "ready on 127.0.0.1:$port (SASL_PLAINTEXT on :$sport, SSL on :$tport, mutual TLS on :$mport)"
 			return 0
 		fi
 		sleep 1
@@ -234,7 +233,9 @@ with() {
 	fi
 	export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$port}
 	export KAFKA_SASL_BROKERS=${KAFKA_SASL_BROKERS:-127.0.0.1:$sport}
-	export KAFKA_TLS_BROKERS=${KAFKA_TLS_BROKERS:-127.0.0.1:$tport} KAFKA_TLS_CA_FILE=${KAFKA_TLS_CA_FILE:-$run/tls/ca.pem}
+	export KAFKA_TLS_BROKERS=${KAFKA_TLS_BROKERS:-127.0.0.1:$tport} KAFKA_MTLS_BROKERS=${KAFKA_MTLS_BROKERS:-127.0.0.1:$mport}
+	export KAFKA_TLS_CA_FILE=${KAFKA_TLS_CA_FILE:-$run/tls/ca.pem}
+	export KAFKA_TLS_CLIENT_CERT=${KAFKA_TLS_CLIENT_CERT:-$run/tls/client.pem} KAFKA_TLS_CLIENT_KEY=${KAFKA_TLS_CLIENT_KEY:-$run/tls/client.key}
 	"$@" || rc=$?
 	if ((started)); then down; fi
 	return "$rc"
@@ -247,5 +248,5 @@ case ${1:-} in
 	fetch) fetch ;;
 	clean) down; rm -rf "$run" ;;
 	with) shift; [[ $# -gt 0 ]] || { say "usage: kafka.sh with CMD [ARGS...]"; exit 2; }; with "$@" ;;
-	*) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+	*) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,6 +91,29 @@ func TestPublishCommand(t *testing.T) {
 		}
 		if !strings.Contains(p.Output(), "1 invalid") {
 			t.Errorf("the summary does not count the invalid line: %s", p.Output())
+		}
+	})
+
+	// A history of 5,000 lines in writes cut by --batch-bytes (about 20 records each) arrives
+	// whole and in order.
+	t.Run("many writes, cut by bytes, in order", func(t *testing.T) {
+		topic := NewTopic(t, brokers, 1)
+		var history strings.Builder
+		for i := range 5000 {
+			fmt.Fprintf(&history, `{"distinct_id":"u-%d","operations":[{"set":{"seq":%d}}]}`+"\n", i%7, i)
+		}
+		p := Start(t, nil, bin, publishArgs(topic, "--batch-bytes", "1000", write("history.jsonl", history.String()))...)
+		if code := p.Wait(2 * time.Minute); code != 0 {
+			t.Fatalf("exit %d, want 0:\n%s", code, p.Output())
+		}
+		msgs := ReadAll(t, brokers, topic)
+		if len(msgs) != 5000 {
+			t.Fatalf("%d records, want 5000", len(msgs))
+		}
+		for i, m := range msgs {
+			if want := fmt.Sprintf(`"seq":%d}`, i); !strings.Contains(string(m.Value), want) {
+				t.Fatalf("record %d is %s: out of file order", i, m.Value)
+			}
 		}
 	})
 }

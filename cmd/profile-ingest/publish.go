@@ -27,7 +27,8 @@ type publishCmd struct {
 	Topic        string `help:"Topic to publish to (default: the config file's first kafka.topics)."`
 	Partitions   int    `help:"Create the topic with this many partitions when it does not exist (0: it must exist)."`
 	AllowInvalid bool   `help:"Publish lines that fail validation too (the worker will dead-letter them). By default any invalid line stops the command before anything is published."`
-	BatchSize    int    `help:"Records per write." default:"1000"`
+	BatchSize    int    `help:"Records per write: each write waits for every in-sync replica, so larger writes mean fewer waits." default:"10000"`
+	BatchBytes   int    `help:"Bytes of record values per write, at most." default:"16777216"`
 }
 
 func (c *publishCmd) Run() error {
@@ -35,6 +36,9 @@ func (c *publishCmd) Run() error {
 	defer stop()
 	if c.BatchSize < 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-size %d must be positive", c.BatchSize)}
+	}
+	if c.BatchBytes < 1 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-bytes %d must be positive", c.BatchBytes)}
 	}
 	cfg, _, transport, err := c.cluster("publish")
 	if err != nil {
@@ -81,7 +85,7 @@ func (c *publishCmd) Run() error {
 			return err
 		}
 	}
-	p, err := publish.New(publish.Config{Brokers: cfg.Kafka.Brokers, Topic: topic, Transport: transport})
+	p, err := publish.New(publish.Config{Brokers: cfg.Kafka.Brokers, Topic: topic, Transport: transport, BatchSize: c.BatchSize})
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
@@ -89,14 +93,14 @@ func (c *publishCmd) Run() error {
 
 	// Pass 2: stream the lines in order, keyed by distinct_id, a batch at a time.
 	began := time.Now()
-	var published, invalid int
-	batch := make([]kafka.Message, 0, c.BatchSize)
+	var published, invalid, batchBytes int
+	batch := make([]kafka.Message, 0, min(c.BatchSize, 1<<16))
 	flush := func() error {
 		if err := p.PublishRaw(ctx, batch...); err != nil {
 			return fmt.Errorf("after %d records: %w", published, err)
 		}
 		published += len(batch)
-		batch = batch[:0]
+		batch, batchBytes = batch[:0], 0
 		return nil
 	}
 	err = eachLine(files, func(name string, n int, line []byte) error {
@@ -107,7 +111,7 @@ func (c *publishCmd) Run() error {
 			invalid++
 		}
 		batch = append(batch, kafka.Message{Key: key, Value: line})
-		if len(batch) < c.BatchSize {
+		if batchBytes += len(line); len(batch) < c.BatchSize && batchBytes < c.BatchBytes {
 			return nil
 		}
 		return flush()

@@ -97,29 +97,16 @@ func (w *Worker) lag(ctx context.Context, owned []TopicPartition) (map[TopicPart
 // lagOf is the number of records from offset from to the log end offset end; never negative.
 func lagOf(end, from int64) int64 { return max(end-from, 0) }
 
-// listOffsets asks one kind of offset, which (kafka.FirstOffset or kafka.LastOffset), for the
-// partitions; Kafka refuses two kinds of the same partition in one request.
+// listOffsets asks one kind of offset (kafkautil.Offsets' which) for the partitions.
 func (w *Worker) listOffsets(ctx context.Context, parts map[string][]int, which int64) (map[TopicPartition]int64, error) {
-	q := map[string][]kafka.OffsetRequest{}
-	for topic, ps := range parts {
-		for _, p := range ps {
-			q[topic] = append(q[topic], kafka.OffsetRequest{Partition: p, Timestamp: which})
-		}
-	}
-	res, err := kafkautil.ListOffsets(ctx, w.client, &kafka.ListOffsetsRequest{Topics: q})
+	byTopic, err := kafkautil.Offsets(ctx, w.client, parts, which)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: list offsets: %w", err)
 	}
 	out := map[TopicPartition]int64{}
-	for topic, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				return nil, fmt.Errorf("consumer: offset of %s/%d: %w", topic, p.Partition, p.Error)
-			}
-			out[TopicPartition{topic, p.Partition}] = p.LastOffset
-			if which == kafka.FirstOffset {
-				out[TopicPartition{topic, p.Partition}] = p.FirstOffset
-			}
+	for topic, ps := range byTopic {
+		for p, o := range ps {
+			out[TopicPartition{topic, p}] = o
 		}
 	}
 	return out, nil

@@ -287,18 +287,18 @@ func (s *Scanner) spans(ctx context.Context, f Filter) ([]span, error) {
 			return nil, fmt.Errorf("dlq: partition %d: topic %s has %d partitions (0..%d)", p, s.topic, n, n-1)
 		}
 	}
-	first, err := s.listOffsets(ctx, parts, func(p int) kafka.OffsetRequest { return kafka.FirstOffsetOf(p) })
+	first, err := s.listOffsets(ctx, parts, kafka.FirstOffset)
 	if err != nil {
 		return nil, err
 	}
-	end, err := s.listOffsets(ctx, parts, func(p int) kafka.OffsetRequest { return kafka.LastOffsetOf(p) })
+	end, err := s.listOffsets(ctx, parts, kafka.LastOffset)
 	if err != nil {
 		return nil, err
 	}
 	since := first
 	if !f.Since.IsZero() {
 		at := f.Since.Add(-SeekMargin)
-		if since, err = s.listOffsets(ctx, parts, func(p int) kafka.OffsetRequest { return kafka.TimeOffsetOf(p, at) }); err != nil {
+		if since, err = s.listOffsets(ctx, parts, at.UnixMilli()); err != nil {
 			return nil, err
 		}
 	}
@@ -332,40 +332,13 @@ func (s *Scanner) partitions(ctx context.Context, topic string) (int, error) {
 	return len(md.Topics[0].Partitions), nil
 }
 
-// listOffsets asks one kind of offset for every partition; Kafka refuses two kinds of the same
-// partition in one request.
-func (s *Scanner) listOffsets(ctx context.Context, parts []int, req func(int) kafka.OffsetRequest) (map[int]int64, error) {
-	reqs := make([]kafka.OffsetRequest, len(parts))
-	for i, p := range parts {
-		reqs[i] = req(p)
-	}
-	res, err := kafkautil.ListOffsets(ctx, s.client, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.topic: reqs}})
+// listOffsets asks one kind of offset (kafkautil.Offsets' which) for every partition.
+func (s *Scanner) listOffsets(ctx context.Context, parts []int, which int64) (map[int]int64, error) {
+	out, err := kafkautil.Offsets(ctx, s.client, map[string][]int{s.topic: parts}, which)
 	if err != nil {
 		return nil, fmt.Errorf("dlq: list offsets of %s: %w", s.topic, err)
 	}
-	out := make(map[int]int64, len(parts))
-	for _, po := range res.Topics[s.topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("dlq: list offsets of %s/%d: %w", s.topic, po.Partition, po.Error)
-		}
-		switch reqs[0].Timestamp {
-		case kafka.FirstOffset:
-			out[po.Partition] = po.FirstOffset
-		case kafka.LastOffset:
-			out[po.Partition] = po.LastOffset
-		default:
-			out[po.Partition] = -1
-			for off := range po.Offsets {
-				out[po.Partition] = off
-			}
-		}
-	}
-	for _, p := range parts {
-		if _, ok := out[p]; !ok {
-			return nil, fmt.Errorf("dlq: list offsets of %s/%d: no answer", s.topic, p)
-		}
-	}
-	return out, nil
+	return out[s.topic], nil
 }
 
 // read calls each for every record of partition in [from, to), in offset order.

@@ -165,7 +165,6 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 		return last
 	}, backoff.WithContext(b, ctx), func(err error, wait time.Duration) {
 		w.m.failures.Inc()
-		w.m.unavailable.Set(1)
 		w.failing(err)
 		ev := w.log.Error().Err(err).Str("topic", w.cfg.Topic).Int("records", len(recs)).Dur("retry_in", wait)
 		if tooLarge(err) {
@@ -178,7 +177,6 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	if err != nil {
 		return fmt.Errorf("dlq: write %d records to %s: %w", len(recs), w.cfg.Topic, errors.Join(last, ctx.Err()))
 	}
-	w.m.unavailable.Set(0)
 	w.failing(nil)
 	for _, r := range recs {
 		w.m.records.WithLabelValues(r.Reason).Inc()
@@ -198,18 +196,21 @@ func (w *Writer) Ready() error {
 		w.failingFrom.UTC().Format(time.RFC3339), w.lastErr)
 }
 
-// failing records the outcome of a write attempt: err, or nil for success.
+// failing records the outcome of a write, err or nil for success, for Ready and the
+// dlq_unavailable gauge.
 func (w *Writer) failing(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	switch {
-	case err == nil:
+	if err == nil {
+		w.m.unavailable.Set(0)
 		w.failingFrom, w.lastErr = time.Time{}, nil
-	case w.failingFrom.IsZero():
-		w.failingFrom, w.lastErr = time.Now(), err
-	default:
-		w.lastErr = err
+		return
 	}
+	w.m.unavailable.Set(1)
+	if w.failingFrom.IsZero() {
+		w.failingFrom = time.Now()
+	}
+	w.lastErr = err
 }
 
 // failedOf returns the messages of pending that err says were not written: a write to several

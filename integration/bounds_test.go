@@ -3,7 +3,6 @@
 package integration
 
 import (
-	"bufio"
 	"io"
 	"net/http"
 	"os"
@@ -90,28 +89,33 @@ func TestDrainTimeoutExitsFourAndCommitsOnlyResolved(t *testing.T) {
 
 // metricsText returns a worker's /metrics page.
 func metricsText(addr string) (string, bool) {
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return "", false
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return string(b), err == nil
+	code, body := httpGet(addr, "/metrics")
+	return body, code == http.StatusOK
 }
 
-// metric reads one unlabelled metric from a worker's /metrics.
+// metric reads one metric from a worker's /metrics: name is the series as printed, labels
+// included.
 func metric(t *testing.T, addr, name string) (float64, bool) {
-	res, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
+	body, ok := metricsText(addr)
+	if !ok {
 		return 0, false
 	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			return f, err == nil
 		}
 	}
 	return 0, false
+}
+
+// httpGet returns the status and body of GET http://addr/path; status 0 when it failed.
+func httpGet(addr, path string) (int, string) {
+	res, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

@@ -4,7 +4,6 @@ package integration
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -59,7 +58,7 @@ func TestAuthOutagePausesInsteadOfDeadLettering(t *testing.T) {
 		workerArgs(brokers, topic, group, url, "--stop-at-end", "--listen", listen)...)
 
 	Eventually(t, time.Minute, "/readyz reports the credential failure", func() bool {
-		code, _ := readyz(listen)
+		code, _ := httpGet(listen, "/readyz")
 		return code == http.StatusServiceUnavailable && hub.Stats().Rejections["fault_auth_outage"] > 3
 	})
 	time.Sleep(2 * time.Second) // retries go on; nothing may be given up
@@ -130,14 +129,14 @@ func TestDeadLetterTopicOutageHoldsOffsets(t *testing.T) {
 	if w.Exited() {
 		t.Fatalf("the worker exited while the dead-letter topic was gone:\n%s", w.Output())
 	}
-	if code, body := readyz(listen); code != http.StatusServiceUnavailable || !strings.Contains(body, "dead letters not written to "+dlqTopic) {
+	if code, body := httpGet(listen, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "dead letters not written to "+dlqTopic) {
 		t.Errorf("/readyz while the dead-letter topic is gone: %d %q; want 503 naming it", code, body)
 	}
 	CreateTopic(t, brokers, dlqTopic, 1)
 	Eventually(t, 2*time.Minute, "everything committed once the dead-letter topic is back", func() bool {
 		return CommittedOffsets(t, brokers, group, topic)[0] == 251
 	})
-	if code, body := readyz(listen); code != http.StatusOK {
+	if code, body := httpGet(listen, "/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz once the dead-letter topic is back: %d %q; want 200", code, body)
 	}
 	dead := ReadAll(t, brokers, dlqTopic)
@@ -212,15 +211,4 @@ func deleteTopic(brokers []string, topic string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, _ = Client(brokers).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
-}
-
-// readyz returns the status and body of a worker's /readyz.
-func readyz(addr string) (int, string) {
-	res, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b)
 }

@@ -58,29 +58,22 @@ func StartOffsets(t testing.TB, brokers []string, topic string) map[int]int64 {
 
 func listOffsets(t testing.TB, brokers []string, topic string, which int64) map[int]int64 {
 	t.Helper()
-	n := Partitions(t, brokers, topic)
-	reqs := make([]kafka.OffsetRequest, n)
-	for p := range n {
-		reqs[p] = kafka.OffsetRequest{Partition: p, Timestamp: which}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := kafkautil.ListOffsets(ctx, Client(brokers), &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	out, err := kafkautil.Offsets(ctx, Client(brokers), map[string][]int{topic: all(Partitions(t, brokers, topic))}, which)
 	if err != nil {
 		t.Fatalf("list offsets of %s: %v", topic, err)
 	}
-	out := make(map[int]int64, n)
-	for _, p := range res.Topics[topic] {
-		if p.Error != nil {
-			t.Fatalf("list offsets of %s/%d: %v", topic, p.Partition, p.Error)
-		}
-		if which == kafka.FirstOffset {
-			out[p.Partition] = p.FirstOffset
-		} else {
-			out[p.Partition] = p.LastOffset
-		}
+	return out[topic]
+}
+
+// all returns 0..n-1.
+func all(n int) []int {
+	ps := make([]int, n)
+	for p := range n {
+		ps[p] = p
 	}
-	return out
+	return ps
 }
 
 // CommittedOffsets returns the offsets group has committed for topic, per partition; a partition
@@ -88,10 +81,7 @@ func listOffsets(t testing.TB, brokers []string, topic string, which int64) map[
 func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[int]int64 {
 	t.Helper()
 	n := Partitions(t, brokers, topic)
-	parts := make([]int, n)
-	for p := range n {
-		parts[p] = p
-	}
+	parts := all(n)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var res *kafka.OffsetFetchResponse

@@ -3,6 +3,7 @@ package kafkautil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -41,4 +42,50 @@ func retriable(res *kafka.ListOffsetsResponse) bool {
 		}
 	}
 	return false
+}
+
+// Offsets lists one kind of offset of every partition in parts, by topic and partition: which
+// is kafka.FirstOffset, kafka.LastOffset, or a time in Unix milliseconds (then the first offset
+// at or after it, -1 when there is none). Kafka refuses two kinds of the same partition in one
+// request. It asks again as ListOffsets does; any other partition error, or a partition without
+// an answer, is returned naming the partition.
+func Offsets(ctx context.Context, c *kafka.Client, parts map[string][]int, which int64) (map[string]map[int]int64, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			req.Topics[topic] = append(req.Topics[topic], kafka.OffsetRequest{Partition: p, Timestamp: which})
+		}
+	}
+	res, err := ListOffsets(ctx, c, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]map[int]int64, len(parts))
+	for topic, ps := range res.Topics {
+		out[topic] = make(map[int]int64, len(ps))
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+			switch which {
+			case kafka.FirstOffset:
+				out[topic][p.Partition] = p.FirstOffset
+			case kafka.LastOffset:
+				out[topic][p.Partition] = p.LastOffset
+			default:
+				out[topic][p.Partition] = -1
+				for off := range p.Offsets {
+					out[topic][p.Partition] = off
+				}
+			}
+		}
+	}
+	for topic, ps := range parts {
+		for _, p := range ps {
+			if _, ok := out[topic][p]; !ok {
+				return nil, fmt.Errorf("%s/%d: no answer", topic, p)
+			}
+		}
+	}
+	return out, nil
 }

@@ -16,7 +16,8 @@ import (
 //
 // A chunk whose records are Abandoned (its context ended) stays unresolved for ever as far as
 // order goes: the chunks submitted before that and still waiting on it (directly or through
-// another waiting chunk) are abandoned too, unsent, instead of overtaking it.
+// another waiting chunk) are abandoned too, unsent, instead of overtaking it, and their done
+// runs after its own.
 type Dispatcher struct {
 	s           *Sender
 	maxInFlight int
@@ -141,8 +142,7 @@ func (d *Dispatcher) run(j *job) {
 			abandoned[j.chunk.Records[i].Key] = struct{}{}
 		}
 	}
-	d.resolve(j, abandoned)
-	d.finish(j, results)
+	d.settle(j, results, d.resolve(j, abandoned))
 }
 
 // abandonWaiting resolves j, if it is still waiting, as abandoned without sending it.
@@ -154,38 +154,51 @@ func (d *Dispatcher) abandonWaiting(j *job) {
 	}
 	j.started = true
 	d.mu.Unlock()
-	d.resolve(j, j.keys)
-	d.finish(j, abandonedResults(j))
+	d.settle(j, abandonedResults(j), d.resolve(j, j.keys))
 }
 
-// resolve removes j from the pending chunks, abandons the waiting chunks behind its abandoned
-// keys, and starts those that are now free.
-func (d *Dispatcher) resolve(j *job, abandoned map[string]struct{}) {
+// resolve removes j from the pending chunks, and with it the waiting chunks behind its
+// abandoned keys, which it returns in submission order for settle to abandon after j; then it
+// starts the chunks that are now free.
+func (d *Dispatcher) resolve(j *job, abandoned map[string]struct{}) (tainted []*job) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	at := slices.Index(d.pending, j)
 	if at < 0 {
-		return
+		d.mu.Unlock()
+		return nil
 	}
-	d.pending = append(d.pending[:at], d.pending[at+1:]...)
+	d.pending = slices.Delete(d.pending, at, at+1)
 	if len(abandoned) > 0 {
 		taint := &job{keys: maps(abandoned)}
+		kept := d.pending[:at]
 		for _, p := range d.pending[at:] {
 			if p.started || !conflicts(p, []*job{taint}) {
+				kept = append(kept, p)
 				continue
 			}
 			p.started = true
 			for k := range p.keys {
 				taint.keys[k] = struct{}{}
 			}
-			go func() {
-				p.stop()
-				d.resolve(p, nil) // its keys are already in the taint
-				d.finish(p, abandonedResults(p))
-			}()
+			tainted = append(tainted, p)
 		}
+		d.pending = kept
 	}
 	d.schedule()
+	d.mu.Unlock()
+	for _, p := range tainted {
+		p.stop()
+	}
+	return tainted
+}
+
+// settle finishes j with results, then the chunks its abandonment abandoned, so that a user's
+// chunks resolve in the order they were submitted.
+func (d *Dispatcher) settle(j *job, results []Result, tainted []*job) {
+	d.finish(j, results)
+	for _, p := range tainted {
+		d.finish(p, abandonedResults(p))
+	}
 }
 
 func maps(m map[string]struct{}) map[string]struct{} {

@@ -3,11 +3,13 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -156,12 +158,14 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("needs java to run a broker of its own (deploy/kafka/kafka.sh)")
 	}
-	port := "19392"
+	// PROFILE_INGEST_RESTART_PORT lets two suites on one machine use brokers of their own.
+	port := cmp.Or(os.Getenv("PROFILE_INGEST_RESTART_PORT"), "19392")
+	cport := strconv.Itoa(mustAtoi(t, port) + 1)
 	kafkaSh := func(arg string) {
 		t.Helper()
 		cmd := exec.Command("deploy/kafka/kafka.sh", arg)
 		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "KAFKA_PORT="+port, "KAFKA_CONTROLLER_PORT=19393")
+		cmd.Env = append(os.Environ(), "KAFKA_PORT="+port, "KAFKA_CONTROLLER_PORT="+cport)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("kafka.sh %s: %v\n%s", arg, err, out)
 		}
@@ -195,6 +199,15 @@ func committedSum(t *testing.T, brokers []string, group, topic string) int64 {
 		sum += off
 	}
 	return sum
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("PROFILE_INGEST_RESTART_PORT %q is not a port", s)
+	}
+	return n
 }
 
 func freeAddr(t *testing.T) string {

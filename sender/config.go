@@ -15,10 +15,11 @@ type Config struct {
 	RandomizationFactor float64
 	// MaxInterval caps one computed wait. Default: 10s.
 	MaxInterval time.Duration
-	// MaxElapsedTime is the total retry budget of one request body (a chunk, or part of a
-	// split chunk); once spent its records fail with retries_exhausted. A Retry-After longer
-	// than the remaining budget is cut to it. Time spent waiting for credentials to work
-	// again does not count. Default: 2m.
+	// MaxElapsedTime is the total retry budget of one chunk, shared by the parts a split makes
+	// of it (each part is still tried at least once); once spent, the records still failing
+	// fail with retries_exhausted. A Retry-After longer than the remaining budget is cut to it.
+	// Time spent waiting for credentials to work again does not count: when they work again,
+	// the budget starts afresh. Default: 2m.
 	MaxElapsedTime time.Duration
 	// AuthMaxInterval caps the wait between attempts while the API answers 401/403; those
 	// retries go on until the context ends. Default: 30s.

@@ -14,21 +14,32 @@ import (
 	"github.com/profile-ingest/profile-ingest/batcher"
 )
 
+// budget is the retry budget of one chunk (Config.MaxElapsedTime), shared by the request
+// bodies a split makes of it, so that a split chunk does not get a fresh budget per part.
+type budget struct {
+	total    time.Duration
+	deadline time.Time
+}
+
+func newBudget(total time.Duration) *budget {
+	return &budget{total: total, deadline: time.Now().Add(total)}
+}
+
 // policy is the backoff of one request body. It reads the last attempt's error: a 401/403
 // switches to the auth schedule (capped, endless, off the budget); a Retry-After replaces the
-// computed wait; every wait is cut to the remaining budget, and a spent budget stops.
+// computed wait; every wait is cut to what is left of the chunk's budget, and a spent budget
+// stops.
 type policy struct {
-	budget   time.Duration
-	normal   *backoff.ExponentialBackOff
-	auth     *backoff.ExponentialBackOff
-	deadline time.Time
-	inAuth   bool
-	last     error
+	normal *backoff.ExponentialBackOff
+	auth   *backoff.ExponentialBackOff
+	budget *budget
+	inAuth bool
+	last   error
 }
 
 var _ backoff.BackOff = (*policy)(nil)
 
-func newPolicy(cfg Config) *policy {
+func newPolicy(cfg Config, b *budget) *policy {
 	exp := func(maxInterval time.Duration) *backoff.ExponentialBackOff {
 		return backoff.NewExponentialBackOff(
 			backoff.WithInitialInterval(cfg.InitialInterval),
@@ -38,13 +49,13 @@ func newPolicy(cfg Config) *policy {
 			backoff.WithMaxElapsedTime(0), // the policy keeps its own budget
 		)
 	}
-	return &policy{budget: cfg.MaxElapsedTime, normal: exp(cfg.MaxInterval), auth: exp(cfg.AuthMaxInterval)}
+	return &policy{budget: b, normal: exp(cfg.MaxInterval), auth: exp(cfg.AuthMaxInterval)}
 }
 
+// Reset starts the schedule of a new request body; the chunk's budget runs on.
 func (p *policy) Reset() {
 	p.normal.Reset()
 	p.auth.Reset()
-	p.deadline = time.Now().Add(p.budget)
 	p.inAuth = false
 }
 
@@ -55,8 +66,9 @@ func (p *policy) NextBackOff() time.Duration {
 	}
 	if p.inAuth { // the credentials work again: a fresh budget for the records
 		p.Reset()
+		p.budget.deadline = time.Now().Add(p.budget.total)
 	}
-	remaining := time.Until(p.deadline)
+	remaining := time.Until(p.budget.deadline)
 	if remaining <= 0 {
 		return backoff.Stop
 	}
@@ -70,7 +82,8 @@ func (p *policy) NextBackOff() time.Duration {
 
 // deliver posts body until it is accepted, refused for good, the budget is spent or ctx ends,
 // counting attempts and failures in res. It returns the last error, nil on success.
-func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte, res []Result) error {
+// b is the budget of the chunk body belongs to.
+func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte, res []Result, b *budget) error {
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
@@ -78,7 +91,7 @@ func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte
 		return err
 	}
 	contentMD5 := ContentMD5(body)
-	pol := newPolicy(s.cfg)
+	pol := newPolicy(s.cfg, b)
 	attempts, probing := 0, false
 	defer func() {
 		if probing {

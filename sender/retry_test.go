@@ -318,3 +318,30 @@ func TestEventURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryBudgetIsPerChunk: sender.retry_max_elapsed bounds a chunk, not each part of a split
+// chunk: a chunk split to isolate a refused record, whose parts then meet 5xx, gives up on
+// them all once the chunk's budget is spent, not a fresh budget per part.
+func TestRetryBudgetIsPerChunk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		api := &fakeAPI{answer: func(body string) step {
+			if strings.Count(body, "distinct_id") == 4 {
+				return step{status: 400, body: "one record is refused"}
+			}
+			return step{status: 503}
+		}}
+		cfg := testConfig()
+		cfg.MaxElapsedTime = 10 * time.Second
+		s := newFakeSender(t, api, cfg)
+		start := time.Now()
+		res := s.Send(t.Context(), chunkOf("a", "b", "c", "d"))
+		if took := time.Since(start); took > cfg.MaxElapsedTime {
+			t.Errorf("Send gave up after %s, want at most the chunk's budget %s", took, cfg.MaxElapsedTime)
+		}
+		for i, r := range res {
+			if r.Outcome != Failed || r.Reason != ReasonRetriesExhausted {
+				t.Errorf("record %d: %+v, want retries_exhausted", i, r)
+			}
+		}
+	})
+}

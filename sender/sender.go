@@ -165,16 +165,17 @@ func (s *Sender) Send(ctx context.Context, c batcher.Chunk) []Result {
 	if body == nil {
 		body = batcher.Encode(c.Records)
 	}
-	s.sendPart(ctx, c.Records, body, results)
+	s.sendPart(ctx, c.Records, body, results, newBudget(s.cfg.MaxElapsedTime))
 	for _, r := range results {
 		s.m.records.WithLabelValues(r.Outcome.String(), r.Reason).Inc()
 	}
 	return results
 }
 
-// sendPart delivers recs (whose encoding is body) and fills res, splitting on rejection.
-func (s *Sender) sendPart(ctx context.Context, recs []batcher.Record, body []byte, res []Result) {
-	err := s.deliver(ctx, recs, body, res)
+// sendPart delivers recs (whose encoding is body) and fills res, splitting on rejection; the
+// parts share b, the chunk's retry budget.
+func (s *Sender) sendPart(ctx context.Context, recs []batcher.Record, body []byte, res []Result, b *budget) {
+	err := s.deliver(ctx, recs, body, res, b)
 	var he *HTTPError
 	errors.As(err, &he)
 	switch {
@@ -198,8 +199,8 @@ func (s *Sender) sendPart(ctx context.Context, recs []batcher.Record, body []byt
 		s.m.splits.Inc()
 		mid := len(recs) / 2
 		s.log.Debug().Int("status", he.Status).Int("records", len(recs)).Msg("request rejected; splitting it to isolate the refused records")
-		s.sendPart(ctx, recs[:mid], batcher.Encode(recs[:mid]), res[:mid])
-		s.sendPart(ctx, recs[mid:], batcher.Encode(recs[mid:]), res[mid:])
+		s.sendPart(ctx, recs[:mid], batcher.Encode(recs[:mid]), res[:mid], b)
+		s.sendPart(ctx, recs[mid:], batcher.Encode(recs[mid:]), res[mid:], b)
 	default:
 		for i := range res {
 			res[i].Outcome, res[i].Reason, res[i].Err = Failed, ReasonRetriesExhausted, err

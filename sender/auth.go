@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,8 +10,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// authGate holds new requests back while the API refuses the credentials. The requests that
-// met the 401/403 keep retrying (they are the probes); others wait until the credentials work
+// authGate holds new requests back while the API refuses the credentials, or redirects the
+// requests (a wrong base URL): the configuration is wrong, not the records. The requests that
+// met the 401/403/3xx keep retrying (they are the probes); others wait until the credentials work
 // again, or until no probe is left, in which case they become probes themselves.
 type authGate struct {
 	m   *metrics
@@ -52,7 +54,7 @@ func (g *authGate) admit(ctx context.Context) error {
 	}
 }
 
-// fail records a 401/403 answer to a probe.
+// fail records a 401/403 or 3xx answer to a probe.
 func (g *authGate) fail(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -62,10 +64,14 @@ func (g *authGate) fail(err error) {
 	}
 	g.failing, g.since = true, time.Now()
 	g.m.authFailing.Set(1)
-	g.log.Error().Err(err).Msg("SuprSend refuses the workspace credentials: holding every chunk back and retrying until they work")
+	msg := "SuprSend refuses the workspace credentials: holding every chunk back and retrying until they work"
+	if errors.Is(err, ErrRedirected) {
+		msg = "SuprSend redirects the event requests: suprsend.base_url is wrong; holding every chunk back and retrying until it is fixed"
+	}
+	g.log.Error().Err(err).Msg(msg)
 }
 
-// ok records an answer other than 401/403: the credentials work.
+// ok records an answer other than 401/403/3xx: the configuration works.
 func (g *authGate) ok() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -98,6 +104,9 @@ func (g *authGate) ready() error {
 	defer g.mu.Unlock()
 	if !g.failing {
 		return nil
+	}
+	if errors.Is(g.lastErr, ErrRedirected) {
+		return fmt.Errorf("%w since %s: %w", ErrRedirected, g.since.UTC().Format(time.RFC3339), g.lastErr)
 	}
 	return fmt.Errorf("%w since %s: %v", ErrUnauthorized, g.since.UTC().Format(time.RFC3339), g.lastErr)
 }

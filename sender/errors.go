@@ -17,6 +17,10 @@ var (
 	// ErrRejected is wrapped by an *HTTPError with a non-retryable status (400, 413, 422, …):
 	// the API refuses the records, not the request.
 	ErrRejected = errors.New("sender: records rejected")
+	// ErrRedirected is wrapped by an *HTTPError with a 3xx status: an event POST is never
+	// redirected, so the base URL is wrong. Like ErrUnauthorized it fails no record: the
+	// Sender holds the records and retries until the configuration is fixed.
+	ErrRedirected = errors.New("sender: the API redirected the request; check suprsend.base_url")
 )
 
 // HTTPError is a non-2xx answer from the API.
@@ -26,20 +30,29 @@ type HTTPError struct {
 	Body string
 	// RetryAfter is the wait the server asked for on a 429 or 503, 0 when none.
 	RetryAfter time.Duration
+	// Location is where a 3xx answer pointed (never followed), "" otherwise.
+	Location string
 }
 
 func (e *HTTPError) Error() string {
+	if isRedirect(e.Status) {
+		return fmt.Sprintf("suprsend: HTTP %d redirecting the event POST to %q: the base URL is wrong (suprsend.base_url); "+
+			"an event POST is never redirected", e.Status, e.Location)
+	}
 	if e.Body == "" {
 		return fmt.Sprintf("suprsend: HTTP %d", e.Status)
 	}
 	return fmt.Sprintf("suprsend: HTTP %d: %s", e.Status, e.Body)
 }
 
-// Unwrap returns ErrUnauthorized for 401/403, ErrRejected for other non-retryable statuses.
+// Unwrap returns ErrUnauthorized for 401/403, ErrRedirected for 3xx, ErrRejected for other
+// non-retryable statuses.
 func (e *HTTPError) Unwrap() error {
 	switch {
 	case isAuthStatus(e.Status):
 		return ErrUnauthorized
+	case isRedirect(e.Status):
+		return ErrRedirected
 	case !retryableStatus(e.Status):
 		return ErrRejected
 	}
@@ -49,6 +62,8 @@ func (e *HTTPError) Unwrap() error {
 func isAuthStatus(status int) bool {
 	return status == http.StatusUnauthorized || status == http.StatusForbidden
 }
+
+func isRedirect(status int) bool { return status >= 300 && status < 400 }
 
 func retryableStatus(status int) bool {
 	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
@@ -75,6 +90,11 @@ func IsRetryable(err error) bool {
 
 // IsAuthFailure reports whether err is the API refusing the credentials (401/403).
 func IsAuthFailure(err error) bool { return errors.Is(err, ErrUnauthorized) }
+
+// isHeld reports whether err says the configuration is wrong, not the records: the
+// credentials are refused (401/403) or the base URL redirects (3xx). Such records are held
+// and retried until it is fixed, never failed.
+func isHeld(err error) bool { return IsAuthFailure(err) || errors.Is(err, ErrRedirected) }
 
 // errAttemptTimeout marks an attempt cut by Config.RequestTimeout, which is retryable, unlike
 // the end of the caller's context.

@@ -25,8 +25,8 @@ func newBudget(total time.Duration) *budget {
 	return &budget{total: total, deadline: time.Now().Add(total)}
 }
 
-// policy is the backoff of one request body. It reads the last attempt's error: a 401/403
-// switches to the auth schedule (capped, endless, off the budget); a Retry-After replaces the
+// policy is the backoff of one request body. It reads the last attempt's error: a 401/403 or
+// a 3xx switches to the auth schedule (capped, endless, off the budget); a Retry-After replaces the
 // computed wait; every wait is cut to what is left of the chunk's budget, and a spent budget
 // stops.
 type policy struct {
@@ -60,7 +60,7 @@ func (p *policy) Reset() {
 }
 
 func (p *policy) NextBackOff() time.Duration {
-	if IsAuthFailure(p.last) {
+	if isHeld(p.last) {
 		p.inAuth = true
 		return p.auth.NextBackOff()
 	}
@@ -122,7 +122,7 @@ func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte
 			return nil
 		case ctx.Err() != nil:
 			return backoff.Permanent(context.Cause(ctx))
-		case IsAuthFailure(err):
+		case isHeld(err):
 			if !probing {
 				probing = true
 				s.auth.enter()
@@ -140,7 +140,7 @@ func (s *Sender) deliver(ctx context.Context, recs []batcher.Record, body []byte
 	}
 	notify := func(err error, wait time.Duration) {
 		ev := s.log.Warn()
-		if IsAuthFailure(err) {
+		if isHeld(err) {
 			ev = s.log.Error()
 		}
 		ev.Err(err).Int("attempt", attempts).Dur("wait", wait).Int("records", len(recs)).
@@ -191,6 +191,12 @@ func (s *Sender) attempt(ctx context.Context, body []byte, contentMD5 string) (i
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, int64(s.cfg.MaxErrorBody)+1))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	he := &HTTPError{Status: resp.StatusCode, Body: truncate(text, s.cfg.MaxErrorBody)}
+	if isRedirect(resp.StatusCode) {
+		he.Location = resp.Header.Get("Location")
+		if u, err := resp.Location(); err == nil { // made absolute
+			he.Location = u.String()
+		}
+	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		he.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}

@@ -133,6 +133,10 @@ func New(baseURL string, creds Credentials, opts ...Option) (*Sender, error) {
 		client = &c
 	}
 	client.Transport = m.instrument(client.Transport)
+	// Never follow a redirect: Go's client would follow a 301/302 as a GET without the body,
+	// and its 2xx would mark every record delivered though nothing was sent. A 3xx is an error
+	// (ErrRedirected) that holds the records until suprsend.base_url is fixed.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s := &Sender{cfg: o.cfg, creds: creds, url: u.String(), client: client, ua: o.ua, log: o.log, m: m}
 	if o.cfg.MaxRequestsPerSecond > 0 {
 		s.pace = rate.NewLimiter(rate.Limit(o.cfg.MaxRequestsPerSecond), 1)
@@ -147,8 +151,9 @@ func (s *Sender) URL() string { return s.url }
 // Config returns the Sender's configuration.
 func (s *Sender) Config() Config { return s.cfg }
 
-// Ready returns nil unless the API is refusing the credentials (401/403), in which case it
-// returns an error wrapping ErrUnauthorized; nothing is failed meanwhile, and new chunks wait.
+// Ready returns nil unless the API is refusing the credentials (401/403) or redirecting the
+// requests (3xx: the base URL is wrong), in which case it returns an error wrapping
+// ErrUnauthorized or ErrRedirected; nothing is failed meanwhile, and new chunks wait.
 func (s *Sender) Ready() error { return s.auth.ready() }
 
 // Send posts c and returns len(c.Records) results in the same order. It retries and splits as

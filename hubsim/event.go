@@ -58,12 +58,12 @@ type kv struct{ key, val []byte }
 
 // wireEvent holds the fields hubsim checks; others (properties, …) are accepted as they are.
 type wireEvent struct {
-	Schema     json.RawMessage              `json:"$schema"`
-	InsertID   json.RawMessage              `json:"$insert_id"`
-	Time       json.RawMessage              `json:"$time"`
-	Env        json.RawMessage              `json:"env"`
-	DistinctID json.RawMessage              `json:"distinct_id"`
-	Ops        []map[string]json.RawMessage `json:"$user_operations"`
+	Schema     json.RawMessage `json:"$schema"`
+	InsertID   json.RawMessage `json:"$insert_id"`
+	Time       json.RawMessage `json:"$time"`
+	Env        json.RawMessage `json:"env"`
+	DistinctID json.RawMessage `json:"distinct_id"`
+	Ops        json.RawMessage `json:"$user_operations"`
 }
 
 // eventError is why one event of a request is invalid.
@@ -172,11 +172,13 @@ func parseEventRef(raw json.RawMessage, key string) (event, string, error) {
 		return ev, "invalid_event", fmt.Errorf("distinct_id must be a non-empty string")
 	}
 	ev.insertID, ev.distinctID = []byte(insertID), []byte(distinctID)
-	if w.Ops == nil {
+	// null is no operations: the Go SDK 0.5.0 sends it for a user without operations.
+	var ops []map[string]json.RawMessage
+	if w.Ops == nil || (string(w.Ops) != "null" && (json.Unmarshal(w.Ops, &ops) != nil || ops == nil)) {
 		return ev, "invalid_event", fmt.Errorf("$user_operations must be an array of objects")
 	}
-	ev.ops = make([]op, 0, len(w.Ops))
-	for i, ro := range w.Ops {
+	ev.ops = make([]op, 0, len(ops))
+	for i, ro := range ops {
 		o, err := parseOp(ro)
 		if err != nil {
 			return ev, "invalid_event", fmt.Errorf("$user_operations[%d]: %v", i, err)

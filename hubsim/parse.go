@@ -261,8 +261,15 @@ const (
 	oUnset
 )
 
-// operations reads $user_operations: an array of op objects.
+// operations reads $user_operations: an array of op objects, or null for none (the Go SDK
+// 0.5.0 sends null for a user without operations).
 func (p *bodyParser) operations() ([]op, parseStatus) {
+	if p.peek() == 'n' {
+		if !p.literal("null") {
+			return nil, badSyntax
+		}
+		return []op{}, parsed
+	}
 	if p.peek() != '[' {
 		return nil, p.other()
 	}

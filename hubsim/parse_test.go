@@ -146,6 +146,7 @@ func FuzzFastPath(f *testing.F) {
 	f.Add([]byte(ev("u1", "i1", `{"$set":{"a":1}}`)))
 	f.Add([]byte(array(ev("u", "i", `{"$append":{"$androidpush":"tokA","$pushvendor":"xiaomi"}}`, `{"$add":{"n":2}}`), ev("v", "j", `{"$unset":["a"]}`, `{"$remove":{"$webpush":{"e":1}}}`))))
 	f.Add([]byte(`[{"a":"\u00e9\"","b":[true,false,null,-0.5e+3]}]`))
+	f.Add([]byte(strings.Replace(ev("u", "i"), `"$user_operations":[]`, `"$user_operations":null`, 1)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkAgainstReference(t, body)
 	})

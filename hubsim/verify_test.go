@@ -159,3 +159,23 @@ func TestSplitBody(t *testing.T) {
 		}
 	}
 }
+
+// TestNullUserOperations: the Go SDK 0.5.0 sends "$user_operations": null for a user without
+// operations; hubsim takes it as no operations, as the platform does, on both parsing paths.
+func TestNullUserOperations(t *testing.T) {
+	null := strings.Replace(ev("u-null", "i-null"), `"$user_operations":[]`, `"$user_operations":null`, 1)
+	for name, body := range map[string]string{
+		"fast path":      array(null),
+		"reference path": array(strings.Replace(null, `"u-null"`, `"u-null\u0020"`, 1)), // an escape defers to encoding/json
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newTestServer(t, nil)
+			if w := post(s, body); w.Code != http.StatusAccepted && w.Code != http.StatusOK {
+				t.Fatalf("got %d %s; want the event accepted", w.Code, w.Body)
+			}
+			if st := s.Stats(); st.EventsApplied != 1 || len(st.Rejections) != 0 {
+				t.Fatalf("stats %+v; want the event applied", st)
+			}
+		})
+	}
+}

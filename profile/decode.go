@@ -177,7 +177,10 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	if f[opsField].vs < 0 {
 		return Event{}, messageErr(topFieldNames[opsField], "is missing")
 	}
-	if v := val(opsField); v[0] != '[' {
+	// An identity event's null $user_operations is no operations: the Go SDK 0.5.0 sends it
+	// for a user without operations, and the API accepts it.
+	noOps := event && string(val(opsField)) == "null"
+	if v := val(opsField); v[0] != '[' && !noOps {
 		return Event{}, messageErr(topFieldNames[opsField], "must be an array of operations, got "+kindName(v))
 	}
 	if insertID == "" {
@@ -206,22 +209,24 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	b = appendString(b, distinctID)
 	b = append(b, `,"$user_operations":[`...)
 	d.buf = b
-	ai := newArrIter(data, f[opsField].vs)
-	n := 0
-	for vs, ve, ok := ai.next(); ok; vs, ve, ok = ai.next() {
-		if n > 0 {
-			d.buf = append(d.buf, ',')
+	if !noOps {
+		ai := newArrIter(data, f[opsField].vs)
+		n := 0
+		for vs, ve, ok := ai.next(); ok; vs, ve, ok = ai.next() {
+			if n > 0 {
+				d.buf = append(d.buf, ',')
+			}
+			var e *Error
+			if event {
+				e = d.eventOp(n, vs, ve)
+			} else {
+				e = d.v1Op(n, vs, ve)
+			}
+			if e != nil {
+				return Event{}, e
+			}
+			n++
 		}
-		var e *Error
-		if event {
-			e = d.eventOp(n, vs, ve)
-		} else {
-			e = d.v1Op(n, vs, ve)
-		}
-		if e != nil {
-			return Event{}, e
-		}
-		n++
 	}
 	b = append(d.buf, `],"properties":{"$ss_sdk_version":`...)
 	b = appendString(b, opts.UserAgent)

@@ -62,6 +62,13 @@ func TestDecodeEvent(t *testing.T) {
 			wantBody: `{"$schema":"2","$insert_id":"` + derived + `","$time":1700000000123,"env":"WS","distinct_id":"u","$user_operations":[{"$set":{"a":1},"$unset":["b"]}],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
 			wantTime: 1700000000123,
 		},
+		{
+			// The Go SDK 0.5.0 marshals a user without operations as null: no operations.
+			name:     "identity event: $user_operations null, as the Go SDK sends a user without operations",
+			message:  `{"$schema":"2","$insert_id":"go-1","$time":1700000000000,"env":"WS","distinct_id":"u","$user_operations":null,"properties":{"$ss_sdk_version":"suprsend-go/0.5.0"}}`,
+			wantBody: `{"$schema":"2","$insert_id":"go-1","$time":1700000000000,"env":"WS","distinct_id":"u","$user_operations":[],"properties":{"$ss_sdk_version":"profile-ingest/test"}}`,
+			wantTime: 1700000000000,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,7 +20,11 @@ import (
 type Config struct {
 	// Topic is the dead-letter topic. Required.
 	Topic string
-	// WriteTimeout bounds one produce attempt. Default: 10s.
+	// WriteTimeout bounds each produce request of a write (kafka-go's WriteTimeout and
+	// ReadTimeout): a request not acknowledged by then fails, and only its records are written
+	// again. A write as a whole is not cut short by it: a write abandoned while its requests
+	// are in flight would not know which records they wrote, and writing them all again would
+	// duplicate dead letters. Default: 10s.
 	WriteTimeout time.Duration
 	// RetryInitial is the first wait after a failed write. Default: 200ms.
 	RetryInitial time.Duration
@@ -127,8 +131,9 @@ func NewWriter(brokers []string, cfg Config, opts ...Option) (*Writer, error) {
 }
 
 // Write dead-letters recs and returns once every in-sync replica acknowledged them. A failed
-// write is retried with backoff until it succeeds or ctx ends; then the last error is returned,
-// joined with the context's, and the caller must not commit past these records.
+// write is retried with backoff, only for the records not acknowledged, until it succeeds or
+// ctx ends; then the last error is returned, joined with the context's, and the caller must not
+// commit past these records (whose dead letters may or may not have been written).
 func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -145,12 +150,12 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	pending := msgs
 	oneByOne := false
 	err := backoff.RetryNotify(func() error {
-		wctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
-		defer cancel()
+		// Under ctx alone: WriteMessages then waits for every produce request (each bounded by
+		// WriteTimeout) and says which records failed, so that only those are written again.
 		if oneByOne {
-			pending, last = w.writeEach(wctx, pending)
+			pending, last = w.writeEach(ctx, pending)
 		} else {
-			last = w.w.WriteMessages(wctx, pending...)
+			last = w.w.WriteMessages(ctx, pending...)
 			pending = failedOf(pending, last)
 		}
 		// The broker refuses a record batch over the topic's max.message.bytes: write the rest

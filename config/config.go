@@ -288,7 +288,12 @@ func (c Config) Validate() error {
 	}
 	if c.Consumer.DrainTimeout >= c.Kafka.RebalanceTimeout {
 		bad("consumer.drain_timeout", c.Consumer.DrainTimeout,
-			fmt.Sprintf("must be below kafka.rebalance_timeout %s: the group waits no longer than that for a member to finish its drain", c.Kafka.RebalanceTimeout))
+			fmt.Sprintf("must be below kafka.rebalance_timeout %s: the group waits no longer than that for a member to finish its drain "+
+				"(the member heartbeats through its drain, so kafka.session_timeout does not bound it)", c.Kafka.RebalanceTimeout))
+	}
+	if c.Kafka.HeartbeatInterval >= c.Kafka.SessionTimeout {
+		bad("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval,
+			fmt.Sprintf("must be below kafka.session_timeout %s: the group expels a member silent that long, a draining one too", c.Kafka.SessionTimeout))
 	}
 	if c.Consumer.LagInterval < 0 {
 		bad("consumer.lag_interval", c.Consumer.LagInterval, "must not be negative (0 turns it off)")

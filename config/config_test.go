@@ -76,6 +76,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{"zero linger", func(c *Config) { c.Batch.Linger = 0 }, "batch.linger 0s: must be positive"},
 		{"sasl without password", func(c *Config) { c.Kafka.SASL = SASL{Mechanism: "plain", Username: "u"} }, "kafka.sasl plain"},
 		{"drain outlasts the rebalance", func(c *Config) { c.Consumer.DrainTimeout = c.Kafka.RebalanceTimeout }, "consumer.drain_timeout 30s: must be below kafka.rebalance_timeout 30s"},
+		{"heartbeat as slow as the session", func(c *Config) { c.Kafka.HeartbeatInterval = c.Kafka.SessionTimeout }, "kafka.heartbeat_interval 10s: must be below kafka.session_timeout 10s"},
 		{"unknown sasl", func(c *Config) { c.Kafka.SASL.Mechanism = "kerberos" }, "kafka.sasl.mechanism kerberos"},
 		{"client certificate without its key", func(c *Config) { c.Kafka.TLSCertFile = "client.pem" }, `kafka.tls_cert_file "client.pem": and kafka.tls_key_file go together`},
 	}

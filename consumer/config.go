@@ -29,9 +29,11 @@ type Config struct {
 	MaxInFlightRecords int
 	MaxInFlightBytes   int
 	CommitInterval     time.Duration // Default: 1s
-	// DrainTimeout bounds the wait for in-flight records on shutdown and on revoke; what is not
-	// resolved by then is abandoned, not committed, and read again later. Keep it below the
-	// rebalance timeout and Kubernetes' terminationGracePeriodSeconds. Default: 20s.
+	// DrainTimeout bounds the wait for in-flight records on shutdown and on revoke, whatever
+	// the API does; what is not resolved by then is abandoned, not committed, and read again
+	// later. The member heartbeats (every HeartbeatInterval) through the drain, so it may last
+	// longer than SessionTimeout. Keep it below the rebalance timeout and Kubernetes'
+	// terminationGracePeriodSeconds. Default: 20s.
 	DrainTimeout time.Duration
 	// StopAtEnd makes Run return nil once every partition of Topics is committed up to the end
 	// offset it had when Run started. Default: false.

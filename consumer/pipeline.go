@@ -62,6 +62,11 @@ type pipeline struct {
 	owned   map[TopicPartition]bool
 	targets map[TopicPartition]int64
 	started map[TopicPartition]int64
+
+	// queued holds closed chunks, oldest first, until submitLoop takes them through toSubmit:
+	// the pipeline never blocks on the dispatcher (see drain.go).
+	queued   []batcher.Chunk
+	toSubmit chan batcher.Chunk
 }
 
 // newPipeline returns the state of a generation that commits with commit; sends and dead-letter
@@ -73,6 +78,8 @@ func (w *Worker) newPipeline(sendCtx context.Context, commit func(map[string]map
 		dlqIn: make(chan dlq.Record, w.cfg.MaxInFlightRecords), dlqRefs: make(chan uint64, w.cfg.MaxInFlightRecords),
 		dlqAcks: make(chan []uint64, w.cfg.MaxInFlightRecords),
 		owned:   map[TopicPartition]bool{}, targets: targets, started: map[TopicPartition]int64{},
+
+		toSubmit: make(chan batcher.Chunk),
 	}
 }
 
@@ -126,32 +133,19 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer lagWG.Wait()
 	defer stopLag()
 
+	var submitWG sync.WaitGroup
+	submitWG.Add(1)
+	go func() { defer submitWG.Done(); p.submitLoop() }()
+
 	res := p.loop(ctx, genCtx, in, fetchErr)
 
 	// Drain: stop fetching, flush, resolve what is in flight within the deadline, commit.
 	stopFetch()
-	p.flushAll(flushReason(ctx), time.Time{})
-	deadline := time.NewTimer(w.cfg.DrainTimeout)
-	defer deadline.Stop()
-	for len(p.recs) > 0 {
-		select {
-		case d := <-p.done:
-			p.handleResults(d)
-		case refs := <-p.dlqAcks:
-			p.resolveRefs(refs)
-		case <-deadline.C:
-			res.drainTimedOut = true
-			w.log.Warn().Int("unresolved", len(p.recs)).Dur("drain_timeout", w.cfg.DrainTimeout).
-				Msg("drain timed out; unresolved records stay uncommitted and will be redelivered")
-			cancelSend()
-			w.stats.add(func(s *Snapshot) { s.Abandoned += int64(len(p.recs)) })
-		}
-		if res.drainTimedOut {
-			break
-		}
-	}
+	res.drainTimedOut = p.drain(ctx, gen, cancelSend)
 	p.commit(true)
 	cancelSend()
+	close(p.toSubmit)
+	submitWG.Wait()
 	close(p.dlqIn)
 	dlqWG.Wait()
 	fetchers.Wait()
@@ -183,7 +177,10 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 		if len(p.recs) >= w.cfg.MaxInFlightRecords || p.bytes >= w.cfg.MaxInFlightBytes {
 			src = nil
 		}
+		sendq, head := p.handOff()
 		select {
+		case sendq <- head:
+			p.queued = p.queued[1:]
 		case <-ctx.Done():
 			return genResult{}
 		case <-genCtx.Done():
@@ -281,18 +278,6 @@ func (p *pipeline) flushAll(reason batcher.FlushReason, now time.Time) (next tim
 		}
 	}
 	return next, ok
-}
-
-// submit hands a chunk to the dispatcher; its results come back on p.done.
-func (p *pipeline) submit(c batcher.Chunk) {
-	p.w.m.chunks.WithLabelValues(string(c.Reason)).Inc()
-	err := p.w.dispatch.Submit(p.sendCtx, c, func(c batcher.Chunk, rs []sender.Result) {
-		p.done <- chunkDone{chunk: c, results: rs}
-	})
-	if err != nil {
-		// Only when the drain deadline passed: the records stay unresolved and uncommitted.
-		p.w.log.Warn().Err(err).Int("records", len(c.Records)).Msg("chunk not submitted; its records will be redelivered")
-	}
 }
 
 // handleResults resolves delivered records and dead-letters failed ones.

@@ -105,6 +105,14 @@ func testPipeline(t *testing.T, dead *fakeDead) (*pipeline, *fakeDispatch, *comm
 
 var tp0 = TopicPartition{"t", 0}
 
+// submitQueued submits the queued chunks, as submitLoop does while the pipeline runs.
+func submitQueued(p *pipeline) {
+	for _, c := range p.queued {
+		p.dispatch(c)
+	}
+	p.queued = nil
+}
+
 func record(offset int64, value string) fetched {
 	return fetched{tp: tp0, msg: kafka.Message{Topic: "t", Offset: offset, Key: []byte("u"), Value: []byte(value), Time: time.Unix(1700000000, 0)}}
 }
@@ -139,6 +147,7 @@ func TestPipelineCommitsPastDeliveredAndDeadLettered(t *testing.T) {
 		p.take(record(int64(i), v))
 	}
 	p.flushAll(batcher.FlushShutdown, time.Time{})
+	submitQueued(p)
 	disp.resolve(0, delivered)
 	drainAcks(p, 0)
 	p.commit(false)
@@ -158,6 +167,7 @@ func TestPipelineHoldsOffsetsWhileDeadLettersFail(t *testing.T) {
 		p.take(record(int64(i), v))
 	}
 	p.flushAll(batcher.FlushShutdown, time.Time{})
+	submitQueued(p)
 	disp.resolve(0, delivered)
 	drainAcks(p, 1)
 	p.commit(false)
@@ -175,6 +185,7 @@ func TestPipelineDeadLettersRefusedRecordsWithTheirStatus(t *testing.T) {
 	p.take(record(0, goodA))
 	p.take(record(1, goodB))
 	p.flushAll(batcher.FlushShutdown, time.Time{})
+	submitQueued(p)
 	now := time.Now()
 	disp.resolve(0, func(r batcher.Record) sender.Result {
 		if r.Key == "b" {
@@ -204,6 +215,7 @@ func TestPipelineCarriesInsertIDsThroughDeadLetters(t *testing.T) {
 	replayed.msg.Headers = []kafka.Header{{Key: dlq.HeaderInsertID, Value: []byte("first-delivery-of-b")}}
 	p.take(replayed)
 	p.flushAll(batcher.FlushShutdown, time.Time{})
+	submitQueued(p)
 	sent := map[string]string{}
 	disp.resolve(0, func(r batcher.Record) sender.Result {
 		var ev struct {
@@ -235,6 +247,7 @@ func TestPipelineNeverCommitsAbandonedRecords(t *testing.T) {
 	p.take(record(0, goodA))
 	p.take(record(1, goodB))
 	p.flushAll(batcher.FlushShutdown, time.Time{})
+	submitQueued(p)
 	disp.resolve(0, func(r batcher.Record) sender.Result {
 		if r.Key == "a" {
 			return sender.Result{Outcome: sender.Abandoned, Err: context.Canceled}
@@ -255,7 +268,78 @@ func TestPipelineBatchesPerPartition(t *testing.T) {
 	p.take(record(0, goodA))
 	p.take(fetched{tp: tp1, msg: kafka.Message{Topic: "t", Partition: 1, Offset: 0, Value: []byte(goodB)}})
 	p.flushAll(batcher.FlushShutdown, time.Time{})
+	submitQueued(p)
 	if len(disp.chunks) != 2 {
 		t.Fatalf("%d chunks for two partitions, want one each", len(disp.chunks))
+	}
+}
+
+// stuckDispatch delivers the first chunk at once and holds every later one in Submit until the
+// context ends, as a dispatcher full of chunks the API refuses does.
+type stuckDispatch struct {
+	mu  sync.Mutex
+	got int
+}
+
+func (s *stuckDispatch) Submit(ctx context.Context, c batcher.Chunk, done func(batcher.Chunk, []sender.Result)) error {
+	s.mu.Lock()
+	s.got++
+	first := s.got == 1
+	s.mu.Unlock()
+	if !first {
+		<-ctx.Done()
+		return context.Cause(ctx)
+	}
+	rs := make([]sender.Result, len(c.Records))
+	for i := range rs {
+		rs[i] = sender.Result{Outcome: sender.Delivered}
+	}
+	go done(c, rs)
+	return nil
+}
+
+func (s *stuckDispatch) Wait(context.Context) error { return nil }
+
+// While a Submit blocks, the pipeline still commits what resolved and, once shutdown comes,
+// ends its drain at the deadline instead of waiting for the dispatcher.
+func TestPipelineDoesNotWaitOnABlockedSubmit(t *testing.T) {
+	p, _, c := testPipeline(t, &fakeDead{})
+	p.w.dispatch = &stuckDispatch{}
+	p.w.cfg.CommitInterval, p.w.cfg.DrainTimeout = 20*time.Millisecond, 200*time.Millisecond
+	sendCtx, cancelSend := context.WithCancel(context.Background())
+	defer cancelSend()
+	p.sendCtx = sendCtx
+	go p.submitLoop()
+	defer close(p.toSubmit)
+	p.take(record(0, goodA))
+	p.flushAll(batcher.FlushLinger, time.Time{})
+	p.take(record(1, goodB))
+	p.flushAll(batcher.FlushLinger, time.Time{})
+
+	ctx, stop := context.WithCancel(context.Background())
+	ended := make(chan bool, 1)
+	go func() {
+		p.loop(ctx, context.Background(), nil, nil)
+		ended <- p.drain(ctx, nil, cancelSend)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.at(tp0) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("committed %d while the second chunk waits in Submit, want 1", c.at(tp0))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	select {
+	case timedOut := <-ended:
+		if !timedOut {
+			t.Fatal("the drain reports no timeout, yet a record was never resolved")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the drain did not end at its deadline while Submit blocks")
+	}
+	p.commit(true)
+	if got := c.at(tp0); got != 1 {
+		t.Fatalf("committed %d after the drain, want 1: the record at 1 was abandoned", got)
 	}
 }

@@ -99,23 +99,8 @@ func TestSecondWorkerJoiningChangesNothing(t *testing.T) {
 	b := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)
 	Eventually(t, 3*time.Minute, "every good record applied", func() bool { return hs.Stats().EventsApplied >= int64(s.good) })
 	// Let the last commits land, then stop both.
-	Eventually(t, time.Minute, "offsets committed to the end", func() bool {
-		end, committed := EndOffsets(t, brokers, topic), CommittedOffsets(t, brokers, group, topic)
-		for p, e := range end {
-			if committed[p] != e {
-				return false
-			}
-		}
-		return true
-	})
-	for _, w := range []*Process{a, b} {
-		w.Signal(syscall.SIGTERM)
-	}
-	for _, w := range []*Process{a, b} {
-		if code := w.Wait(time.Minute); code != 0 {
-			t.Errorf("worker exited %d after SIGTERM, want 0", code)
-		}
-	}
+	Eventually(t, time.Minute, "offsets committed to the end", func() bool { return committedToEnd(t, brokers, group, topic) })
+	stopAll(t, time.Minute, a, b)
 	if !strings.Contains(b.Output(), "generation started") {
 		t.Errorf("the second worker never got partitions")
 	}

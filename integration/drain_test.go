@@ -126,16 +126,18 @@ func TestRevokeDuringAPIOutageEndsTheGeneration(t *testing.T) {
 }
 
 // TestLongRevokeDrainKeepsTheMember revokes a member whose drain lasts several session timeouts
-// (a slow API): the member must stay in the group through the drain, so that its final commit is
-// accepted and the next owner of its partitions sends nothing again.
+// against an API that answers each request 5 s late, so that no commit (which also refreshes a
+// member's session) happens for longer than the 3 s session: the member must stay in the group
+// through the drain, so that its final commit is accepted and the next owner of its partitions
+// sends nothing again.
 func TestLongRevokeDrainKeepsTheMember(t *testing.T) {
 	brokers := Brokers(t)
 	topic := NewTopic(t, brokers, 8)
 	group := UniqueName(t, "g")
 	// No user the API refuses: isolating one takes a request per split, seconds each here.
-	s := withoutRefusedUsers(mixedStream(3_000, 80, 0, 13))
+	s := withoutRefusedUsers(mixedStream(1_000, 80, 0, 13))
 	Produce(t, brokers, topic, s.msgs...)
-	hub, url := newInProcessHubsim(t, hubsim.Faults{Latency: hubsim.Duration(time.Second)})
+	hub, url := newInProcessHubsim(t, hubsim.Faults{Latency: hubsim.Duration(5 * time.Second)})
 	bin := Binary(t, "profile-ingest")
 	// Session 3s, heartbeat 1s: a drain of ten seconds or more outlives the session many times.
 	cfg := filepath.Join(t.TempDir(), "worker.yaml")
@@ -144,7 +146,7 @@ func TestLongRevokeDrainKeepsTheMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	args := func() []string {
-		return workerArgs(brokers, topic, group, url, "--config", cfg, "--max-in-flight", "1", "--commit-interval", "200ms")
+		return workerArgs(brokers, topic, group, url, "--config", cfg, "--max-in-flight", "2", "--commit-interval", "200ms")
 	}
 	a := Start(t, workerEnv, bin, args()...)
 	Eventually(t, time.Minute, "the first worker delivers", func() bool { return hub.Stats().EventsApplied > 0 })

@@ -20,7 +20,7 @@ var (
 	// ErrRedirected is wrapped by an *HTTPError with a 3xx status: an event POST is never
 	// redirected, so the base URL is wrong. Like ErrUnauthorized it fails no record: the
 	// Sender holds the records and retries until the configuration is fixed.
-	ErrRedirected = errors.New("sender: the API redirected the request; check suprsend.base_url")
+	ErrRedirected = errors.New("sender: the API redirects the event requests")
 )
 
 // HTTPError is a non-2xx answer from the API.

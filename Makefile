@@ -9,7 +9,7 @@ BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 PKGS        := ./...
 
-.PHONY: all build test vet unit fuzz integration kafka-up kafka-down kafka-clean run bench bench-go bench-pipeline clean
+.PHONY: all build test test-cluster vet unit fuzz integration kafka-up kafka-down kafka-clean run bench bench-go bench-pipeline clean
 
 all: build
 
@@ -35,6 +35,13 @@ fuzz:
 
 integration:
 	$(KAFKA) with $(GO) test -tags integration -race -count=1 -p 1 -timeout 45m ./integration/...
+
+## test-cluster: the TestCluster* integration tests on a three-node KRaft cluster of their own
+## (ports KAFKA_CLUSTER_PORT..+5), which they crash and restart node by node; started and stopped here.
+KAFKA_CLUSTER_PORT ?= 9192
+test-cluster:
+	KAFKA_NODES=3 KAFKA_PORT=$(KAFKA_CLUSTER_PORT) $(KAFKA) with \
+		$(GO) test -tags integration -race -count=1 -p 1 -timeout 20m -run '^TestCluster' -v ./integration/...
 
 kafka-up:
 	$(KAFKA) up

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/batcher"
@@ -46,8 +47,11 @@ type chunkDone struct {
 // pipeline is the state of one generation, owned by the goroutine running runGeneration.
 type pipeline struct {
 	w             *Worker
-	commitOffsets func(map[string]map[int]int64) error // the generation's CommitOffsets
-	offsets       *Offsets
+	commitOffsets commitFunc // the generation's genCommitter
+	// commitBy is the drain deadline, set when the drain begins: the final commit is retried
+	// until then (finalCommitFloor at least).
+	commitBy time.Time
+	offsets  *Offsets
 	// batches has one batcher per partition: chunks of different partitions share no user
 	// (publishers key by distinct_id), so the dispatcher can send them in parallel.
 	batches map[TopicPartition]*batcher.Batcher
@@ -71,7 +75,7 @@ type pipeline struct {
 
 // newPipeline returns the state of a generation that commits with commit; sends and dead-letter
 // writes end with sendCtx. w.batch must be valid.
-func (w *Worker) newPipeline(sendCtx context.Context, commit func(map[string]map[int]int64) error, targets map[TopicPartition]int64) *pipeline {
+func (w *Worker) newPipeline(sendCtx context.Context, commit commitFunc, targets map[TopicPartition]int64) *pipeline {
 	return &pipeline{
 		w: w, commitOffsets: commit, offsets: NewOffsets(), batches: map[TopicPartition]*batcher.Batcher{},
 		recs: map[uint64]*inflight{}, sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
@@ -100,7 +104,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	}
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
-	p := w.newPipeline(sendCtx, gen.CommitOffsets, targets)
+	p := w.newPipeline(sendCtx, w.genCommitter(gen), targets)
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
 	in := make(chan fetched, 256)
@@ -141,6 +145,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 
 	// Drain: stop fetching, flush, resolve what is in flight within the deadline, commit.
 	stopFetch()
+	p.commitBy = time.Now().Add(w.cfg.DrainTimeout)
 	res.drainTimedOut = p.drain(ctx, gen, cancelSend)
 	p.commit(true)
 	cancelSend()
@@ -391,27 +396,49 @@ func (p *pipeline) resolveRefs(refs []uint64) {
 	p.w.m.inflight.Set(float64(len(p.recs)))
 }
 
-// commit commits what moved; final commits are retried a few times, periodic ones wait for the
-// next tick. A failure is logged and counted, never ignored: the offsets stay to commit.
+// commit commits what moved. A periodic commit is tried once (the next tick tries again); a
+// final one is retried with backoff until p.commitBy (finalCommitFloor at least), each try on a
+// fresh coordinator connection once the generation's has failed. A failure is logged and
+// counted, never ignored: the offsets stay to commit.
 func (p *pipeline) commit(final bool) {
 	offsets := p.offsets.Committable()
 	if offsets == nil {
 		return
 	}
-	tries := 1
+	ctx := context.Background()
+	var policy backoff.BackOff = &backoff.StopBackOff{}
 	if final {
-		tries = 3
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, later(p.commitBy, time.Now().Add(finalCommitFloor)))
+		defer cancel()
+		policy = backoff.WithContext(commitBackoff(), ctx)
 	}
-	var err error
-	for i := range tries {
-		if err = p.commitOffsets(offsets); err == nil {
-			p.offsets.Committed(offsets)
-			p.w.m.commits.Inc()
-			return
+	try := 0
+	err := backoff.RetryNotify(func() error {
+		try++
+		err := p.commitOffsets(ctx, offsets)
+		if err != nil && !commitRetryable(err) {
+			return backoff.Permanent(err)
 		}
+		return err
+	}, policy, func(err error, next time.Duration) {
 		p.w.m.commitFailures.Inc()
-		p.w.log.Warn().Err(err).Int("try", i+1).Bool("final", final).Msg("offset commit failed")
+		p.w.log.Warn().Err(err).Int("try", try).Bool("final", final).Dur("retry_in", next).Msg("offset commit failed; retrying")
+	})
+	if err != nil {
+		p.w.m.commitFailures.Inc()
+		p.w.log.Warn().Err(err).Int("try", try).Bool("final", final).Msg("offset commit failed")
+		return
 	}
+	p.offsets.Committed(offsets)
+	p.w.m.commits.Inc()
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // reachedEnd reports whether every target partition is committed up to its end offset.

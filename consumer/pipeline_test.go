@@ -67,7 +67,7 @@ type commits struct {
 	last map[string]map[int]int64
 }
 
-func (c *commits) commit(o map[string]map[int]int64) error {
+func (c *commits) commit(_ context.Context, o map[string]map[int]int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = o

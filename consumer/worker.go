@@ -15,6 +15,7 @@ import (
 
 	"github.com/profile-ingest/profile-ingest/batcher"
 	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
 )
@@ -130,8 +131,17 @@ func (w *Worker) Ready() error {
 func (w *Worker) Run(ctx context.Context) error {
 	var targets map[TopicPartition]int64
 	if w.cfg.StopAtEnd {
-		var err error
-		if targets, err = w.endOffsets(ctx); err != nil {
+		// The cluster may be restarting: wait for it, as the group join below does.
+		err := kafkautil.UntilReachable(ctx, func(ctx context.Context) (err error) {
+			targets, err = w.endOffsets(ctx)
+			return err
+		}, func(err error, next time.Duration) {
+			w.log.Warn().Err(err).Dur("retry_in", next).Msg("stop-at-end: reading the end offsets failed; retrying")
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
 		w.log.Info().Int("partitions", len(targets)).Msg("stop-at-end: consuming up to the current end offsets")

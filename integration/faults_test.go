@@ -3,13 +3,9 @@
 package integration
 
 import (
-	"cmp"
 	"context"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -155,24 +151,8 @@ func TestDeadLetterTopicOutageHoldsOffsets(t *testing.T) {
 // TestBrokerRestartLosesNothing stops the broker under a running worker and starts it again.
 // It needs a broker of its own: it starts one with deploy/kafka/kafka.sh on another port.
 func TestBrokerRestartLosesNothing(t *testing.T) {
-	if _, err := exec.LookPath("java"); err != nil {
-		t.Skip("needs java to run a broker of its own (deploy/kafka/kafka.sh)")
-	}
-	// PROFILE_INGEST_RESTART_PORT lets two suites on one machine use brokers of their own.
-	port := cmp.Or(os.Getenv("PROFILE_INGEST_RESTART_PORT"), "19392")
-	cport := strconv.Itoa(mustAtoi(t, port) + 1)
-	kafkaSh := func(arg string) {
-		t.Helper()
-		cmd := exec.Command("deploy/kafka/kafka.sh", arg)
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "KAFKA_PORT="+port, "KAFKA_CONTROLLER_PORT="+cport)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("kafka.sh %s: %v\n%s", arg, err, out)
-		}
-	}
-	kafkaSh("up")
-	t.Cleanup(func() { kafkaSh("clean") })
-	brokers := []string{"127.0.0.1:" + port}
+	own := StartOwnBroker(t)
+	brokers := own.Brokers()
 	topic := NewTopic(t, brokers, 4)
 	group := UniqueName(t, "g")
 	s := mixedStream(10_000, 100, 500, 9)
@@ -182,9 +162,9 @@ func TestBrokerRestartLosesNothing(t *testing.T) {
 		workerArgs(brokers, topic, group, url, "--stop-at-end", "--max-in-flight", "2", "--commit-interval", "200ms")...)
 
 	Eventually(t, 2*time.Minute, "1500 records committed", func() bool { return committedSum(t, brokers, group, topic) >= 1500 })
-	kafkaSh("down")
+	own.Sh("down")
 	time.Sleep(3 * time.Second)
-	kafkaSh("up")
+	own.Sh("up")
 	if code := w.Wait(4 * time.Minute); code != 0 {
 		t.Fatalf("backfill exited %d across a broker restart, want 0", code)
 	}
@@ -199,15 +179,6 @@ func committedSum(t *testing.T, brokers []string, group, topic string) int64 {
 		sum += off
 	}
 	return sum
-}
-
-func mustAtoi(t *testing.T, s string) int {
-	t.Helper()
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatalf("PROFILE_INGEST_RESTART_PORT %q is not a port", s)
-	}
-	return n
 }
 
 func freeAddr(t *testing.T) string {

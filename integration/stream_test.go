@@ -200,14 +200,17 @@ func verifyOutcome(t *testing.T, hs *Hub, brokers []string, topic, group string,
 }
 
 // summaryDelivered reads "delivered N" from the worker's summary line.
-func summaryDelivered(t *testing.T, out string) int {
+func summaryDelivered(t *testing.T, out string) int { return summaryCount(t, out, "delivered") }
+
+// summaryCount reads "NAME N" (delivered, abandoned, ...) from the worker's summary line.
+func summaryCount(t *testing.T, out, name string) int {
 	t.Helper()
-	i := strings.LastIndex(out, "delivered ")
+	i := strings.LastIndex(out, name+" ")
 	if i < 0 {
-		t.Fatalf("no summary in the worker's output")
+		t.Fatalf("no %q in the worker's summary", name)
 	}
 	var n int
-	fmt.Sscanf(out[i:], "delivered %d", &n)
+	fmt.Sscanf(out[i+len(name)+1:], "%d", &n)
 	return n
 }
 

@@ -133,9 +133,6 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if err := ensureDLQTopic(ctx, cfg, transport, log); err != nil {
-		return err
-	}
 	secret := cfg.SuprSend.Secret.Reveal()
 	snd, err := sender.New(cfg.SuprSend.BaseURL, sender.Credentials{Key: cfg.SuprSend.WorkspaceKey, Secret: secret},
 		sender.WithConfig(senderConfig(cfg)), sender.WithLogger(log), sender.WithRegisterer(reg),
@@ -173,12 +170,20 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	startup := newKafkaStartup()
 	if cfg.Observability.Listen != "" {
-		srv, err := serveObservability(cfg.Observability.Listen, reg, worker.Ready, snd.Ready, dead.Ready)
+		srv, err := serveObservability(cfg.Observability.Listen, reg, startup.Ready, worker.Ready, snd.Ready, dead.Ready)
 		if err != nil {
 			return &exitError{code: exitUsage, err: err}
 		}
 		defer srv.Close()
+	}
+	// A cluster that cannot be reached yet is waited for (see connectKafka), observable meanwhile.
+	if err := connectKafka(ctx, cfg, transport, log, startup); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before the cluster was reached: nothing was consumed
+		}
+		return err
 	}
 	log.Info().Strs("topics", cfg.Kafka.Topics).Str("group", cfg.Kafka.GroupID).Str("dlq", cfg.DLQTopic()).
 		Str("base_url", cfg.SuprSend.BaseURL).Str("version", buildinfo.Version).Msg("starting")

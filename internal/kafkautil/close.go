@@ -1,5 +1,6 @@
 // Package kafkautil holds the few kafka-go workarounds the worker and the dead-letter tools
-// share. Its functions are safe for concurrent use.
+// share, and the rule that tells a cluster not reachable yet (waited for) from one that refuses
+// (Transient, UntilReachable). Its functions are safe for concurrent use.
 package kafkautil
 
 import (

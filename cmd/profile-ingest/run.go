@@ -166,6 +166,9 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	wcfg.MaxInFlightRecords, wcfg.MaxInFlightBytes = cfg.Consumer.MaxInFlightRecords, cfg.Consumer.MaxInFlightBytes
 	wcfg.CommitInterval, wcfg.DrainTimeout, wcfg.StopAtEnd = cfg.Consumer.CommitInterval.D(), cfg.Consumer.DrainTimeout.D(), cfg.Consumer.StopAtEnd
 	wcfg.LagInterval = cfg.Consumer.LagInterval.D()
+	if cfg.Kafka.IsolationLevel == "read_uncommitted" {
+		wcfg.IsolationLevel = kafka.ReadUncommitted
+	}
 	bcfg := batcher.Config{MaxRecords: cfg.Batch.MaxRecords, MaxBytes: cfg.Batch.MaxBytes, Linger: cfg.Batch.Linger.D()}
 
 	worker, err := consumer.New(wcfg, decode, bcfg, sender.NewDispatcher(snd, cfg.Sender.MaxInFlight), dead,

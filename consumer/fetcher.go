@@ -320,7 +320,9 @@ func (f *fetcher) dispatch(ctx context.Context) time.Time {
 		if used > 0 && left < min(f.budget.limit/8, 1<<20) {
 			return next
 		}
-		want := max(min(left, f.budget.limit/int64(len(leaders))), 1)
+		// A quarter of the budget at most: an answer is held twice while its records are
+		// copied out of its buffers.
+		want := max(min(left, f.budget.limit/int64(len(leaders)), max(f.budget.limit/4, 1<<20)), 1)
 		f.start(ctx, leader, ps, int(want))
 	}
 	return next

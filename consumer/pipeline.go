@@ -258,6 +258,9 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		return nil
 	}
 	rec.insertID = ev.InsertID
+	// The event is held as long as the record: it counts against the same budget.
+	rec.charge += len(ev.Body)
+	p.budget.take(len(ev.Body))
 	b := p.batches[f.tp]
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {

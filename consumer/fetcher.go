@@ -39,6 +39,8 @@ const (
 	// is fetched again; leaders are looked up again meanwhile.
 	fetchBackoffMin = 100 * time.Millisecond
 	fetchBackoffMax = 5 * time.Second
+	// maxFetchBytes bounds one fetch answer whatever the budget (the protocol's sizes are int32).
+	maxFetchBytes = 1 << 30
 )
 
 // fetched is one record read from a partition on its way to the pipeline, or, with gap set, the
@@ -322,7 +324,7 @@ func (f *fetcher) dispatch(ctx context.Context) time.Time {
 		}
 		// A quarter of the budget at most: an answer is held twice while its records are
 		// copied out of its buffers.
-		want := max(min(left, f.budget.limit/int64(len(leaders)), max(f.budget.limit/4, 1<<20)), 1)
+		want := max(min(left, f.budget.limit/int64(len(leaders)), max(f.budget.limit/4, 1<<20), maxFetchBytes), 1)
 		f.start(ctx, leader, ps, int(want))
 	}
 	return next

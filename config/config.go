@@ -36,10 +36,14 @@ type Kafka struct {
 	SessionTimeout    Duration `json:"session_timeout"`    // Default: 10s
 	HeartbeatInterval Duration `json:"heartbeat_interval"` // Default: 3s
 	RebalanceTimeout  Duration `json:"rebalance_timeout"`  // Default: 30s
-	FetchMaxBytes     int      `json:"fetch_max_bytes"`    // per partition fetch. Default: 1048576
+	FetchMaxBytes     int      `json:"fetch_max_bytes"`    // the most one fetch asks of one partition. Default: 1048576
 	FetchMaxWait      Duration `json:"fetch_max_wait"`     // Default: 250ms
-	SASL              SASL     `json:"sasl"`
-	TLS               bool     `json:"tls"` // Default: false
+	// IsolationLevel is how records written in transactions are read: "read_committed" (those
+	// of committed transactions only, as the Java client's default) or "read_uncommitted"
+	// (aborted ones too). Transaction markers are never delivered. Default: "read_committed"
+	IsolationLevel string `json:"isolation_level"`
+	SASL           SASL   `json:"sasl"`
+	TLS            bool   `json:"tls"` // Default: false
 	// TLSCAFile is a PEM file of the certificate authorities that sign the brokers'
 	// certificates, for a cluster with a private CA; setting it turns TLS on. Default: "", the
 	// system's roots.
@@ -123,6 +127,7 @@ func Default() Config {
 			Brokers: []string{"127.0.0.1:9092"}, GroupID: "profile-ingest", Start: "earliest",
 			SessionTimeout: D(10 * time.Second), HeartbeatInterval: D(3 * time.Second),
 			RebalanceTimeout: D(30 * time.Second), FetchMaxBytes: 1 << 20, FetchMaxWait: D(250 * time.Millisecond),
+			IsolationLevel: "read_committed",
 		},
 		SuprSend: SuprSend{BaseURL: "https://hub.suprsend.com/", Timeout: D(30 * time.Second)},
 		Batch:    Batch{MaxRecords: 400, MaxBytes: 819200, Linger: D(100 * time.Millisecond)},
@@ -240,6 +245,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := c.Kafka.StartTime(); err != nil {
 		errs = append(errs, err)
+	}
+	if l := c.Kafka.IsolationLevel; l != "read_committed" && l != "read_uncommitted" {
+		bad("kafka.isolation_level", fmt.Sprintf("%q", l), "must be read_committed or read_uncommitted")
 	}
 	if err := c.Kafka.SASL.Validate(); err != nil {
 		errs = append(errs, err)

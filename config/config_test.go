@@ -78,6 +78,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{"drain outlasts the rebalance", func(c *Config) { c.Consumer.DrainTimeout = c.Kafka.RebalanceTimeout }, "consumer.drain_timeout 30s: must be below kafka.rebalance_timeout 30s"},
 		{"heartbeat as slow as the session", func(c *Config) { c.Kafka.HeartbeatInterval = c.Kafka.SessionTimeout }, "kafka.heartbeat_interval 10s: must be below kafka.session_timeout 10s"},
 		{"unknown sasl", func(c *Config) { c.Kafka.SASL.Mechanism = "kerberos" }, "kafka.sasl.mechanism kerberos"},
+		{"unknown isolation level", func(c *Config) { c.Kafka.IsolationLevel = "serializable" }, `kafka.isolation_level "serializable": must be read_committed or read_uncommitted`},
 		{"client certificate without its key", func(c *Config) { c.Kafka.TLSCertFile = "client.pem" }, `kafka.tls_cert_file "client.pem": and kafka.tls_key_file go together`},
 	}
 	for _, tc := range tests {

@@ -22,7 +22,7 @@ type Config struct {
 	SessionTimeout    time.Duration // Default: 10s
 	HeartbeatInterval time.Duration // Default: 3s
 	RebalanceTimeout  time.Duration // Default: 30s
-	FetchMaxBytes     int           // per partition fetch. Default: 1 MiB
+	FetchMaxBytes     int           // the most one fetch asks of one partition. Default: 1 MiB
 	FetchMaxWait      time.Duration // Default: 250ms
 	// MaxInFlightRecords and MaxInFlightBytes bound the records fetched and not yet resolved
 	// (and their value bytes); fetching pauses at either bound. Defaults: 20000 and 64 MiB.
@@ -44,6 +44,10 @@ type Config struct {
 	// LagInterval is how often the consumer lag of the owned partitions is measured; 0 turns
 	// the measurement off. Default: 15s.
 	LagInterval time.Duration
+	// IsolationLevel is how transactions are read: kafka.ReadCommitted delivers the records of
+	// committed transactions only, kafka.ReadUncommitted every record (aborted ones included).
+	// Transaction markers are never delivered. Default: kafka.ReadCommitted.
+	IsolationLevel kafka.IsolationLevel
 	// Transport carries the worker's admin requests (end offsets, the group's commits) with the
 	// same TLS and SASL settings. Default: one built from Dialer.
 	Transport kafka.RoundTripper
@@ -55,7 +59,7 @@ func Default() Config {
 		StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second, HeartbeatInterval: 3 * time.Second,
 		RebalanceTimeout: 30 * time.Second, FetchMaxBytes: 1 << 20, FetchMaxWait: 250 * time.Millisecond,
 		MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20, CommitInterval: time.Second, DrainTimeout: 20 * time.Second,
-		LagInterval: 15 * time.Second,
+		LagInterval: 15 * time.Second, IsolationLevel: kafka.ReadCommitted,
 	}
 }
 
@@ -80,6 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumer: DrainTimeout %s must be positive", c.DrainTimeout)
 	case c.FetchMaxBytes < 1:
 		return fmt.Errorf("consumer: FetchMaxBytes %d must be positive", c.FetchMaxBytes)
+	case c.IsolationLevel != kafka.ReadCommitted && c.IsolationLevel != kafka.ReadUncommitted:
+		return fmt.Errorf("consumer: IsolationLevel %d must be kafka.ReadCommitted or kafka.ReadUncommitted", c.IsolationLevel)
 	case c.LagInterval < 0:
 		return fmt.Errorf("consumer: LagInterval %s must not be negative", c.LagInterval)
 	}

@@ -1,4 +1,8 @@
 // Package consumer reads profile mutations from a Kafka consumer group, drives them through
 // profile, batcher and sender, and commits offsets only once every earlier record is resolved.
-// A Worker is started once with Run and owns all of its goroutines.
+// A Worker is started once with Run and owns all of its goroutines: per consumer-group
+// generation, one fetch loop (fetcher.go: one fetch request per broker for the owned partitions
+// it leads, on kafka-go's protocol layer, bounded by the in-flight byte budget, transactions
+// read as the isolation level says), one pipeline goroutine that owns the offsets, batchers and
+// in-flight records, and one dead-letter writer.
 package consumer

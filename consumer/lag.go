@@ -99,7 +99,12 @@ func lagOf(end, from int64) int64 { return max(end-from, 0) }
 
 // listOffsets asks one kind of offset (kafkautil.Offsets' which) for the partitions.
 func (w *Worker) listOffsets(ctx context.Context, parts map[string][]int, which int64) (map[TopicPartition]int64, error) {
-	byTopic, err := kafkautil.Offsets(ctx, w.client, parts, which)
+	return w.listOffsetsAs(ctx, parts, which, kafka.ReadUncommitted)
+}
+
+// listOffsetsAs is listOffsets as a consumer with the isolation level sees them.
+func (w *Worker) listOffsetsAs(ctx context.Context, parts map[string][]int, which int64, level kafka.IsolationLevel) (map[TopicPartition]int64, error) {
+	byTopic, err := kafkautil.OffsetsAs(ctx, w.client, parts, which, level)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: list offsets: %w", err)
 	}

@@ -7,6 +7,7 @@ type metrics struct {
 	inflight                                     prometheus.Gauge
 	chunks                                       *prometheus.CounterVec
 	lag                                          *prometheus.GaugeVec
+	fetchErrors                                  *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -19,9 +20,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		chunks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_chunks_total", Help: "Chunks closed by the batcher, by flush reason."}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_records",
 			Help: "Records on an owned partition after the group's committed offset, as the broker reports them every consumer.lag_interval."}, []string{"topic", "partition"}),
+		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_fetch_errors_total",
+			Help: "Failed fetches and partition errors in fetch answers, by reason; each is retried with backoff (timeouts and connection errors reconnect)."}, []string{"reason"}),
 	}
 	if r != nil {
-		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag)
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.fetchErrors)
 	}
 	return m
 }

@@ -68,6 +68,27 @@ func (o *Offsets) Add(tp TopicPartition, offset int64) error {
 	return nil
 }
 
+// Skip says that no offset of tp below upTo that was not added carries a record (transaction
+// markers, records of aborted transactions, compacted or deleted offsets, where a partition
+// without a commit starts): once the records added before upTo resolve, the committable offset
+// is upTo. A record added later must be at or after upTo. An upTo not past the last record
+// added changes nothing.
+func (o *Offsets) Skip(tp TopicPartition, upTo int64) error {
+	p, ok := o.parts[tp]
+	if !ok {
+		return fmt.Errorf("offsets: %s is not assigned", tp)
+	}
+	if n := len(p.pending); n > p.head {
+		// Behind unresolved records: a resolved stand-in for the last skipped offset.
+		if p.pending[n-1].offset < upTo-1 {
+			p.pending = append(p.pending, pendingOffset{offset: upTo - 1, resolved: true})
+		}
+		return nil
+	}
+	p.next = max(p.next, upTo)
+	return nil
+}
+
 // Resolve marks a record resolved. Resolving an unknown or already resolved record is an error.
 func (o *Offsets) Resolve(tp TopicPartition, offset int64) error {
 	p, ok := o.parts[tp]

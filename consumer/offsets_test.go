@@ -148,3 +148,47 @@ func TestOffsetsRandomResolutionOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipMovesPastOffsetsWithoutRecords: offsets that carry no record (a transaction marker,
+// aborted records, where a partition without a commit starts) become committable once the
+// records before them resolve, never before.
+func TestSkipMovesPastOffsetsWithoutRecords(t *testing.T) {
+	tp := TopicPartition{"t", 0}
+	o := NewOffsets()
+	o.Assign(tp, -1)
+	if err := o.Skip(tp, 5); err != nil || o.Next(tp) != 5 {
+		t.Fatalf("Skip to 5 with nothing pending: next %d (%v), want 5", o.Next(tp), err)
+	}
+	for _, off := range []int64{5, 6} {
+		if err := o.Add(tp, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := o.Skip(tp, 10); err != nil { // 7..9: a marker and aborted records
+		t.Fatal(err)
+	}
+	if err := o.Add(tp, 10); err != nil {
+		t.Fatalf("a record at the skipped-to offset: %v", err)
+	}
+	if err := o.Resolve(tp, 6); err != nil || o.Next(tp) != 5 {
+		t.Fatalf("after resolving 6 only: next %d (%v), want 5", o.Next(tp), err)
+	}
+	if err := o.Resolve(tp, 5); err != nil || o.Next(tp) != 10 {
+		t.Fatalf("after resolving 5 and 6: next %d (%v), want 10, past the skipped offsets", o.Next(tp), err)
+	}
+	if err := o.Resolve(tp, 10); err != nil || o.Next(tp) != 11 {
+		t.Fatalf("after resolving 10: next %d (%v), want 11", o.Next(tp), err)
+	}
+	if err := o.Skip(tp, 3); err != nil || o.Next(tp) != 11 {
+		t.Fatalf("a skip behind the position moved it: next %d (%v)", o.Next(tp), err)
+	}
+	if err := o.Add(tp, 12); err != nil || o.Skip(tp, 12) != nil || o.Skip(tp, 13) != nil {
+		t.Fatal("skip up to the last record added")
+	}
+	if err := o.Resolve(tp, 12); err != nil || o.Next(tp) != 13 {
+		t.Fatalf("next %d (%v), want 13", o.Next(tp), err)
+	}
+	if err := o.Skip(TopicPartition{"t", 9}, 1); err == nil {
+		t.Error("Skip of an unassigned partition succeeded")
+	}
+}

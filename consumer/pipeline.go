@@ -36,6 +36,7 @@ type inflight struct {
 	// insertID is the $insert_id the record is sent with, kept for its dead letter so that a
 	// replay sends the same id.
 	insertID string
+	charge   int // the fetch budget's bytes it holds
 }
 
 // chunkDone carries a chunk's results from a dispatcher goroutine to the pipeline.
@@ -66,6 +67,7 @@ type pipeline struct {
 	owned   map[TopicPartition]bool
 	targets map[TopicPartition]int64
 	started map[TopicPartition]int64
+	budget  *budget // the fetch loop's; resolved records give their bytes back
 
 	// queued holds closed chunks, oldest first, until submitLoop takes them through toSubmit:
 	// the pipeline never blocks on the dispatcher (see drain.go).
@@ -110,22 +112,22 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	in := make(chan fetched, 256)
 	var fetchers sync.WaitGroup
 	fetchErr := make(chan error, 1)
+	starts := map[TopicPartition]int64{}
 	for topic, parts := range gen.Assignments {
 		for _, a := range parts {
 			tp := TopicPartition{topic, a.ID}
 			p.assign(tp, a.Offset)
-			fetchers.Add(1)
-			go func() {
-				defer fetchers.Done()
-				if err := w.fetch(fetchCtx, tp, a.Offset, in); err != nil {
-					select {
-					case fetchErr <- err:
-					default:
-					}
-				}
-			}()
+			starts[tp] = a.Offset
 		}
 	}
+	p.budget = newBudget(w.cfg.MaxInFlightBytes)
+	fetchers.Add(1)
+	go func() {
+		defer fetchers.Done()
+		if err := w.fetchLoop(fetchCtx, starts, p.budget, in); err != nil {
+			fetchErr <- err
+		}
+	}()
 	w.ready.Store(true)
 	w.log.Info().Int32("generation", gen.ID).Str("member", gen.MemberID).Int("partitions", len(p.owned)).Msg("generation started")
 	var dlqWG, lagWG sync.WaitGroup
@@ -224,14 +226,21 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 // returns, or to the dead-letter topic when it cannot be decoded.
 func (p *pipeline) take(f fetched) *batcher.Batcher {
 	w := p.w
+	if f.gap {
+		if err := p.offsets.Skip(f.tp, f.upTo); err != nil {
+			w.log.Error().Err(err).Msg("moving past offsets without records")
+		}
+		return nil
+	}
 	if err := p.offsets.Add(f.tp, f.msg.Offset); err != nil {
 		w.log.Error().Err(err).Msg("record out of order; skipped without committing past it")
+		p.budget.release(f.charge)
 		return nil
 	}
 	p.nextRef++
 	ref := p.nextRef
 	carried, _ := dlq.Header(f.msg.Headers, dlq.HeaderInsertID)
-	rec := &inflight{tp: f.tp, msg: f.msg, insertID: carried}
+	rec := &inflight{tp: f.tp, msg: f.msg, insertID: carried, charge: f.charge}
 	p.recs[ref] = rec
 	p.bytes += len(f.msg.Value)
 	w.stats.add(func(s *Snapshot) { s.Consumed++ })
@@ -251,6 +260,9 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		return nil
 	}
 	rec.insertID = ev.InsertID
+	// The event is held as long as the record: it counts against the same budget.
+	rec.charge += len(ev.Body)
+	p.budget.take(len(ev.Body))
 	b := p.batches[f.tp]
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {
@@ -391,6 +403,7 @@ func (p *pipeline) resolveRefs(refs []uint64) {
 			p.w.log.Error().Err(err).Msg("resolving an offset")
 		}
 		p.bytes -= len(rec.msg.Value)
+		p.budget.release(rec.charge)
 		delete(p.recs, ref)
 	}
 	p.w.m.inflight.Set(float64(len(p.recs)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,7 +212,9 @@ func (w *Worker) endOffsets(ctx context.Context) (map[TopicPartition]int64, erro
 			parts[t.Name] = append(parts[t.Name], p.ID)
 		}
 	}
-	return w.listOffsets(ctx, parts, kafka.LastOffset)
+	// As far as a consumer with the isolation level can read: with read_committed, up to the
+	// last stable offset (a transaction still open cannot hold a backfill up).
+	return w.listOffsetsAs(ctx, parts, kafka.LastOffset, w.cfg.IsolationLevel)
 }
 
 // groupReached reports whether the group's commits reach every target offset, for the
@@ -227,15 +230,32 @@ func (w *Worker) groupReached(ctx context.Context, targets map[TopicPartition]in
 		return true, nil
 	}
 	res, err := w.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: w.cfg.GroupID, Topics: req})
+	if err == nil {
+		err = res.Error // e.g. the coordinator is loading or moved: no answer, not "reached"
+	}
 	if err != nil {
 		return false, err
 	}
+	answered := 0
 	for topic, parts := range res.Topics {
 		for _, p := range parts {
-			if p.CommittedOffset < targets[TopicPartition{topic, p.Partition}] {
-				return false, nil
+			if p.Error != nil {
+				return false, fmt.Errorf("%s/%d: %w", topic, p.Partition, p.Error)
+			}
+			if tp := (TopicPartition{topic, p.Partition}); slices.Contains(req[topic], p.Partition) {
+				if p.CommittedOffset < targets[tp] {
+					return false, nil
+				}
+				answered++
 			}
 		}
+	}
+	asked := 0
+	for _, ps := range req {
+		asked += len(ps)
+	}
+	if answered < asked {
+		return false, fmt.Errorf("the group's offsets: %d of %d partitions answered", answered, asked)
 	}
 	return true, nil
 }

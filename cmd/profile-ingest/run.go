@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -126,6 +127,7 @@ func newLogger(o config.Observability) (zerolog.Logger, error) {
 
 // runWorker wires the pipeline, runs it until ctx ends or the backfill is done, and prints a summary.
 func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summary *os.File) error {
+	limitMemory(cfg.Consumer.MaxInFlightBytes)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -163,6 +165,9 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	wcfg.MaxInFlightRecords, wcfg.MaxInFlightBytes = cfg.Consumer.MaxInFlightRecords, cfg.Consumer.MaxInFlightBytes
 	wcfg.CommitInterval, wcfg.DrainTimeout, wcfg.StopAtEnd = cfg.Consumer.CommitInterval.D(), cfg.Consumer.DrainTimeout.D(), cfg.Consumer.StopAtEnd
 	wcfg.LagInterval = cfg.Consumer.LagInterval.D()
+	if cfg.Kafka.IsolationLevel == "read_uncommitted" {
+		wcfg.IsolationLevel = kafka.ReadUncommitted
+	}
 	bcfg := batcher.Config{MaxRecords: cfg.Batch.MaxRecords, MaxBytes: cfg.Batch.MaxBytes, Linger: cfg.Batch.Linger.D()}
 
 	worker, err := consumer.New(wcfg, decode, bcfg, sender.NewDispatcher(snd, cfg.Sender.MaxInFlight), dead,
@@ -197,6 +202,19 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 		return err
 	}
 	return nil
+}
+
+// memoryOverhead is what the worker holds beyond consumer.max_in_flight_bytes: the runtime,
+// connections, one fetch answer being read, requests being sent, and the collector's headroom.
+const memoryOverhead = 56 << 20
+
+// limitMemory sets the Go runtime's soft memory limit to the in-flight budget plus the fixed
+// overhead, unless GOMEMLIMIT sets one: the collector then works harder near the limit instead
+// of letting garbage double the heap, so the peak RSS follows the configuration.
+func limitMemory(maxInFlightBytes int) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(maxInFlightBytes) + memoryOverhead)
+	}
 }
 
 func senderConfig(cfg config.Config) sender.Config {

@@ -50,7 +50,14 @@ func retriable(res *kafka.ListOffsetsResponse) bool {
 // request. It asks again as ListOffsets does; any other partition error, or a partition without
 // an answer, is returned naming the partition.
 func Offsets(ctx context.Context, c *kafka.Client, parts map[string][]int, which int64) (map[string]map[int]int64, error) {
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	return OffsetsAs(ctx, c, parts, which, kafka.ReadUncommitted)
+}
+
+// OffsetsAs is Offsets as a consumer with the isolation level sees them: with
+// kafka.ReadCommitted, the end of a partition is its last stable offset (before the first
+// transaction still open), which is as far as such a consumer can read.
+func OffsetsAs(ctx context.Context, c *kafka.Client, parts map[string][]int, which int64, level kafka.IsolationLevel) (map[string]map[int]int64, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}, IsolationLevel: level}
 	for topic, ps := range parts {
 		for _, p := range ps {
 			req.Topics[topic] = append(req.Topics[topic], kafka.OffsetRequest{Partition: p, Timestamp: which})

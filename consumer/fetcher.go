@@ -1,0 +1,685 @@
+package consumer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/fetch"
+)
+
+// The fetch loop: one goroutine per generation owns the fetch positions of the partitions the
+// generation assigns; it sends one fetch request at a time to each broker, for every owned
+// partition that broker leads, on kafka-go's protocol layer (a kafka.Transport), and hands the
+// records to the pipeline in partition order. It replaces one kafka.Reader per partition: the
+// bytes fetched and not yet resolved are bounded by one budget (consumer.max_in_flight_bytes),
+// the read deadline has headroom over the fetch's MaxWait, and transactions are read as the
+// Java client reads them (aborted records and control markers are never delivered).
+
+const (
+	// fetchHeadroom is how late after its MaxWait a fetch answer may arrive before it counts as
+	// a timeout: a busy broker or machine answers late, and that is not a reason to reconnect.
+	fetchHeadroom = 15 * time.Second
+	// minPartitionBytes is the least a fetch asks of one partition, so that a partition's share
+	// of the budget is never too small to be useful. The first partition of a fetch with data
+	// gets its first record batch whatever its size (the broker's rule), and the partitions are
+	// rotated from one fetch to the next, so a record up to the broker's limit always progresses.
+	minPartitionBytes = 64 << 10
+	// recordOverhead is what a fetched record costs beyond its key, value and headers: the
+	// message, its in-flight entry, and their bookkeeping.
+	recordOverhead = 256
+	// fetchBackoffMin and fetchBackoffMax bound the wait before a partition whose fetch failed
+	// is fetched again; leaders are looked up again meanwhile.
+	fetchBackoffMin = 100 * time.Millisecond
+	fetchBackoffMax = 5 * time.Second
+	// maxFetchBytes bounds one fetch answer whatever the budget (the protocol's sizes are int32).
+	maxFetchBytes = 1 << 30
+)
+
+// fetched is one record read from a partition on its way to the pipeline, or, with gap set, the
+// news that every offset of tp below upTo that carried no delivered record carries none at all
+// (a transaction marker, an aborted record, a compacted or deleted offset, where a partition
+// without a commit starts): the committed offset may move past them.
+type fetched struct {
+	tp     TopicPartition
+	msg    kafka.Message
+	charge int // bytes taken from the budget for it; given back when it resolves
+	gap    bool
+	upTo   int64
+}
+
+// budget counts the bytes fetched and not yet resolved against consumer.max_in_flight_bytes:
+// the fetch loop takes, the pipeline gives back. Its methods are safe for concurrent use and do
+// nothing on a nil budget.
+type budget struct {
+	limit int64
+	used  atomic.Int64
+	freed chan struct{} // a wake-up for the fetch loop, capacity 1
+}
+
+func newBudget(limit int) *budget {
+	return &budget{limit: int64(limit), freed: make(chan struct{}, 1)}
+}
+
+func (b *budget) take(n int) {
+	if b != nil {
+		b.used.Add(int64(n))
+	}
+}
+
+func (b *budget) release(n int) {
+	if b == nil || n == 0 {
+		return
+	}
+	b.used.Add(-int64(n))
+	select {
+	case b.freed <- struct{}{}:
+	default:
+	}
+}
+
+// chargeOf is what a fetched record costs the budget.
+func chargeOf(m *kafka.Message) int {
+	n := len(m.Key) + len(m.Value) + recordOverhead
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// partFetch is the fetch state of one owned partition.
+type partFetch struct {
+	tp       TopicPartition
+	pos      int64 // the offset to fetch next
+	leader   int   // -1 when unknown
+	inflight bool
+	retryAt  time.Time
+	backoff  time.Duration
+	warnedOO bool // its offset-out-of-range warning was logged
+}
+
+// fetchResult is a fetch request's answer, back in the fetch loop.
+type fetchResult struct {
+	leader   int
+	parts    []*partFetch
+	reserved int
+	gen      int // the transport it went through
+	res      *fetch.Response
+	err      error
+}
+
+// fetcher is the state of the fetch loop, owned by its goroutine.
+type fetcher struct {
+	w       *Worker
+	out     chan<- fetched
+	budget  *budget
+	addr    net.Addr
+	rt      kafka.RoundTripper
+	gen     int
+	fresh   time.Time // when rt was made
+	stale   bool      // the leaders must be looked up again
+	parts   map[TopicPartition]*partFetch
+	order   []TopicPartition
+	rot     int
+	busy    map[int]bool // brokers with a fetch in flight
+	results chan fetchResult
+}
+
+// fetchLoop fetches the partitions of starts (a committed offset, or kafka.FirstOffset or
+// LastOffset for a partition without a commit; with StartTime set, such a partition seeks by
+// time) into out until ctx ends, taking each record's bytes from b. It returns nil when ctx
+// ends; it does not give up on a broker or a partition, it retries them with backoff.
+func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64, b *budget, out chan<- fetched) error {
+	f := &fetcher{
+		w: w, out: out, budget: b, addr: kafka.TCP(w.cfg.Brokers...), parts: map[TopicPartition]*partFetch{},
+		busy: map[int]bool{}, results: make(chan fetchResult, len(starts)+1), stale: true,
+	}
+	for tp, off := range starts {
+		f.parts[tp] = &partFetch{tp: tp, pos: off, leader: -1}
+		f.order = append(f.order, tp)
+	}
+	slices.SortFunc(f.order, func(a, b TopicPartition) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	f.rt = f.newTransport()
+	defer f.closeTransport(f.rt)
+	if !f.seek(ctx) {
+		return nil
+	}
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	for {
+		next := f.dispatch(ctx)
+		if !next.IsZero() {
+			wake.Reset(max(time.Until(next), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-f.results:
+			f.handle(ctx, r)
+		case <-b.freed:
+		case <-wake.C:
+		}
+	}
+}
+
+// newTransport returns a transport with the worker's TLS and SASL settings and fresh metadata.
+// Each transport caches the cluster's layout and routes a fetch to the leader it knows, so a
+// new one is how the leaders are looked up again.
+func (f *fetcher) newTransport() kafka.RoundTripper {
+	f.gen++
+	f.fresh = time.Now()
+	t := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTopics: f.w.cfg.Topics}
+	switch c := f.w.cfg.Transport.(type) {
+	case *kafka.Transport:
+		t.Dial, t.DialTimeout, t.IdleTimeout, t.ClientID, t.TLS, t.SASL, t.Resolver =
+			c.Dial, c.DialTimeout, c.IdleTimeout, c.ClientID, c.TLS, c.SASL, c.Resolver
+	case nil:
+		if d := f.w.cfg.Dialer; d != nil {
+			t.SASL, t.TLS = d.SASLMechanism, d.TLS
+			if d.Timeout > 0 {
+				t.DialTimeout = d.Timeout
+			}
+		}
+	default:
+		return c // a transport of the caller's: its own metadata rules
+	}
+	return t
+}
+
+func (f *fetcher) closeTransport(rt kafka.RoundTripper) {
+	if t, ok := rt.(*kafka.Transport); ok && t != f.w.cfg.Transport {
+		t.CloseIdleConnections()
+	}
+}
+
+// refresh makes the next dispatch look the leaders up again, through a new transport when the
+// current one is more than a second old (its cached layout may be what is wrong).
+func (f *fetcher) refresh() {
+	f.stale = true
+	if time.Since(f.fresh) < time.Second {
+		return
+	}
+	old := f.rt
+	f.rt = f.newTransport()
+	// Fetches still in flight on the old transport finish (or fail) on their own first.
+	time.AfterFunc(f.w.cfg.FetchMaxWait+fetchHeadroom, func() { f.closeTransport(old) })
+}
+
+// seek resolves the start of every partition without a commit (the log start, the end, or
+// the first offset at or after StartTime) and tells the pipeline where each starts. It retries
+// until it succeeds and reports false when ctx ended first.
+func (f *fetcher) seek(ctx context.Context) bool {
+	kinds := map[int64]map[string][]int{}
+	for tp, p := range f.parts {
+		if p.pos >= 0 {
+			continue
+		}
+		kind := p.pos
+		if !f.w.cfg.StartTime.IsZero() {
+			kind = f.w.cfg.StartTime.UnixMilli()
+		}
+		if kinds[kind] == nil {
+			kinds[kind] = map[string][]int{}
+		}
+		kinds[kind][tp.Topic] = append(kinds[kind][tp.Topic], tp.Partition)
+	}
+	backoff := fetchBackoffMin
+	for kind, parts := range kinds {
+		for {
+			offs, err := f.w.listOffsetsAs(ctx, parts, kind, f.w.cfg.IsolationLevel)
+			if err == nil && kind != kafka.FirstOffset && kind != kafka.LastOffset {
+				// Seeking by time: a partition without a record at or after it starts at its end.
+				late := map[string][]int{}
+				for tp, o := range offs {
+					if o < 0 {
+						late[tp.Topic] = append(late[tp.Topic], tp.Partition)
+					}
+				}
+				var ends map[TopicPartition]int64
+				if len(late) > 0 {
+					ends, err = f.w.listOffsetsAs(ctx, late, kafka.LastOffset, f.w.cfg.IsolationLevel)
+				}
+				for tp, o := range ends {
+					offs[tp] = o
+				}
+			}
+			if err == nil {
+				for tp, o := range offs {
+					f.parts[tp].pos = o
+					if !f.send(ctx, fetched{tp: tp, gap: true, upTo: o}) {
+						return false
+					}
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				return false
+			}
+			f.w.m.fetchErrors.WithLabelValues("list_offsets").Inc()
+			f.w.log.Warn().Err(err).Dur("retry_in", backoff).Msg("finding where the partitions start failed; retrying")
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, fetchBackoffMax)
+		}
+	}
+	return true
+}
+
+// dispatch sends a fetch to every broker that leads a fetchable partition and has none in
+// flight, while the budget has room. It returns when it wants to be called again (a partition's
+// backoff ends), or zero.
+func (f *fetcher) dispatch(ctx context.Context) time.Time {
+	now := time.Now()
+	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if f.stale && !f.leaders(ctx) {
+		later(now.Add(fetchBackoffMin))
+	}
+	groups := map[int][]*partFetch{}
+	leaders := map[int]bool{}
+	n := len(f.order)
+	for i := range n {
+		p := f.parts[f.order[(f.rot+i)%n]]
+		if p.leader < 0 {
+			continue
+		}
+		leaders[p.leader] = true
+		switch {
+		case p.inflight:
+		case now.Before(p.retryAt):
+			later(p.retryAt)
+		default:
+			groups[p.leader] = append(groups[p.leader], p)
+		}
+	}
+	if n > 0 {
+		f.rot = (f.rot + 1) % n
+	}
+	for leader, ps := range groups {
+		if f.busy[leader] {
+			continue
+		}
+		used := f.budget.used.Load()
+		left := f.budget.limit - used
+		// Wait for room rather than ask for crumbs; with nothing held, ask for it all (the
+		// broker answers at least one record batch, however large).
+		if used > 0 && left < min(f.budget.limit/8, 1<<20) {
+			return next
+		}
+		// A quarter of the budget at most: an answer is held twice while its records are
+		// copied out of its buffers.
+		want := max(min(left, f.budget.limit/int64(len(leaders)), max(f.budget.limit/4, 1<<20), maxFetchBytes), 1)
+		f.start(ctx, leader, ps, int(want))
+	}
+	return next
+}
+
+// leaders looks up the leader of every owned partition in the transport's metadata.
+func (f *fetcher) leaders(ctx context.Context) bool {
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	md, err := (&kafka.Client{Addr: f.addr, Transport: f.rt}).Metadata(mctx, &kafka.MetadataRequest{Topics: f.w.cfg.Topics})
+	if err != nil {
+		if ctx.Err() == nil {
+			f.w.m.fetchErrors.WithLabelValues(reasonOf(err)).Inc()
+			f.w.log.Warn().Err(err).Msg("looking up partition leaders failed; retrying")
+			f.refresh()
+		}
+		return false
+	}
+	for _, t := range md.Topics {
+		for _, mp := range t.Partitions {
+			if p := f.parts[TopicPartition{t.Name, mp.ID}]; p != nil {
+				p.leader = -1
+				if mp.Error == nil && mp.Leader.Host != "" {
+					p.leader = mp.Leader.ID
+				}
+			}
+		}
+	}
+	f.stale = false
+	for _, p := range f.parts {
+		if p.leader < 0 {
+			f.stale = true // retried at the next dispatch
+		}
+	}
+	return !f.stale
+}
+
+// start sends one fetch for ps to their leader, asking for at most maxBytes in all.
+func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxBytes int) {
+	per := int32(min(max(maxBytes/len(ps), minPartitionBytes), f.w.cfg.FetchMaxBytes))
+	req := &fetch.Request{
+		ReplicaID: -1, MaxWaitTime: int32(f.w.cfg.FetchMaxWait.Milliseconds()), MinBytes: 1, MaxBytes: int32(maxBytes),
+		IsolationLevel: int8(f.w.cfg.IsolationLevel), SessionID: 0, SessionEpoch: -1, // a full fetch: no fetch session
+	}
+	at := map[string]int{}
+	for _, p := range ps {
+		i, ok := at[p.tp.Topic]
+		if !ok {
+			i = len(req.Topics)
+			at[p.tp.Topic] = i
+			req.Topics = append(req.Topics, fetch.RequestTopic{Topic: p.tp.Topic})
+		}
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, fetch.RequestPartition{
+			Partition: int32(p.tp.Partition), CurrentLeaderEpoch: -1, FetchOffset: p.pos, LogStartOffset: -1, PartitionMaxBytes: per,
+		})
+		p.inflight = true
+	}
+	f.busy[leader] = true
+	f.budget.take(maxBytes)
+	rt, gen := f.rt, f.gen
+	go func() {
+		// The deadline, not the broker's MaxWait, decides when an answer is late.
+		rctx, cancel := context.WithTimeout(ctx, f.w.cfg.FetchMaxWait+fetchHeadroom)
+		defer cancel()
+		r := fetchResult{leader: leader, parts: ps, reserved: maxBytes, gen: gen}
+		var res kafka.Response
+		if res, r.err = rt.RoundTrip(rctx, f.addr, req); r.err == nil {
+			var ok bool
+			if r.res, ok = res.(*fetch.Response); !ok {
+				r.err = errors.New("consumer: fetch: unexpected answer type")
+			}
+		}
+		f.results <- r
+	}()
+}
+
+// handle takes a fetch's answer: it delivers the records, moves the positions, and backs off
+// and looks the leaders up again for what failed.
+func (f *fetcher) handle(ctx context.Context, r fetchResult) {
+	f.busy[r.leader] = false
+	for _, p := range r.parts {
+		p.inflight = false
+	}
+	defer f.budget.release(r.reserved)
+	if r.err == nil && r.res.ErrorCode != 0 {
+		r.err = kafka.Error(r.res.ErrorCode)
+	}
+	if r.err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		reason := reasonOf(r.err)
+		f.w.m.fetchErrors.WithLabelValues(reason).Inc()
+		first := true
+		for _, p := range r.parts {
+			first = first && p.backoff == 0
+			f.backOff(p)
+		}
+		ev := f.w.log.Debug()
+		if first {
+			ev = f.w.log.Warn()
+		}
+		ev.Err(r.err).Int("broker", r.leader).Str("reason", reason).Int("partitions", len(r.parts)).
+			Msg("fetch failed; retrying with backoff after looking the leaders up again")
+		if r.gen == f.gen {
+			f.refresh()
+		}
+		return
+	}
+	asked := map[TopicPartition]*partFetch{}
+	for _, p := range r.parts {
+		asked[p.tp] = p
+	}
+	for i := range r.res.Topics {
+		t := &r.res.Topics[i]
+		for j := range t.Partitions {
+			rp := &t.Partitions[j]
+			p := asked[TopicPartition{t.Topic, int(rp.Partition)}]
+			if p == nil {
+				drain(rp.RecordSet.Records)
+				continue
+			}
+			if rp.ErrorCode != 0 {
+				drain(rp.RecordSet.Records)
+				f.partitionError(ctx, p, kafka.Error(rp.ErrorCode))
+				continue
+			}
+			p.backoff = 0
+			if !f.deliver(ctx, p, rp) {
+				return
+			}
+		}
+	}
+}
+
+// backOff delays the next fetch of p.
+func (f *fetcher) backOff(p *partFetch) {
+	p.backoff = min(max(2*p.backoff, fetchBackoffMin), fetchBackoffMax)
+	p.retryAt = time.Now().Add(p.backoff)
+}
+
+// partitionError handles a partition's error in a fetch answer.
+func (f *fetcher) partitionError(ctx context.Context, p *partFetch, err kafka.Error) {
+	reason := reasonOf(err)
+	f.w.m.fetchErrors.WithLabelValues(reason).Inc()
+	if errors.Is(err, kafka.OffsetOutOfRange) {
+		f.outOfRange(ctx, p)
+		return
+	}
+	ev := f.w.log.Debug()
+	if p.backoff == 0 {
+		ev = f.w.log.Warn()
+	}
+	f.backOff(p)
+	ev.Err(err).Str("topic", p.tp.Topic).Int("partition", p.tp.Partition).Str("reason", reason).
+		Msg("fetching a partition failed; retrying with backoff after looking its leader up again")
+	f.refresh()
+}
+
+// outOfRange moves p to the log start when its position was deleted (retention), or to the end
+// when it is past it, says so once, and lets the pipeline commit past what is gone.
+func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
+	parts := map[string][]int{p.tp.Topic: {p.tp.Partition}}
+	first, err := f.w.listOffsetsAs(ctx, parts, kafka.FirstOffset, f.w.cfg.IsolationLevel)
+	var last map[TopicPartition]int64
+	if err == nil {
+		last, err = f.w.listOffsetsAs(ctx, parts, kafka.LastOffset, f.w.cfg.IsolationLevel)
+	}
+	if err != nil {
+		f.backOff(p)
+		return
+	}
+	from, start, end := p.pos, first[p.tp], last[p.tp]
+	switch {
+	case p.pos < start:
+		p.pos = start
+	case p.pos > end:
+		p.pos = end
+	default:
+		return // moved back into range meanwhile: fetch again
+	}
+	if !p.warnedOO {
+		p.warnedOO = true
+		f.w.log.Warn().Str("topic", p.tp.Topic).Int("partition", p.tp.Partition).Int64("offset", from).
+			Int64("log_start_offset", start).Int64("log_end_offset", end).Int64("resume_at", p.pos).
+			Msg("the partition's position is not on the broker any more (retention deleted it); resuming where its log is")
+	}
+	f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
+}
+
+// deliver sends the records of one partition's answer to the pipeline, in offset order, and
+// moves p past them. With read_committed it leaves out the records of aborted transactions as
+// the Java client does: a batch of a transactional producer is aborted when the broker lists an
+// aborted transaction of that producer starting at or before it and the producer's abort
+// marker has not come yet. Control batches (the markers) are never delivered. It reports false
+// when ctx ended.
+func (f *fetcher) deliver(ctx context.Context, p *partFetch, rp *fetch.ResponsePartition) bool {
+	before := p.pos
+	delivered := int64(-1)
+	var batches []protocol.RecordReader
+	switch rs := rp.RecordSet.Records.(type) {
+	case nil:
+	case *protocol.RecordStream:
+		batches = rs.Records
+	default:
+		batches = []protocol.RecordReader{rs}
+	}
+	committed := f.w.cfg.IsolationLevel == kafka.ReadCommitted
+	var aborted []fetch.ResponseTransaction
+	if committed {
+		aborted = slices.SortedFunc(slices.Values(rp.AbortedTransactions), func(a, b fetch.ResponseTransaction) int {
+			return cmp.Compare(a.FirstOffset, b.FirstOffset)
+		})
+	}
+	abortedBy := map[int64]bool{}
+	upTo := func(off int64) {
+		for len(aborted) > 0 && aborted[0].FirstOffset <= off {
+			abortedBy[aborted[0].ProducerID] = true
+			aborted = aborted[1:]
+		}
+	}
+	for _, br := range batches {
+		switch b := br.(type) {
+		case *protocol.ControlBatch:
+			if committed && b.ProducerID >= 0 {
+				upTo(b.BaseOffset)
+				if isAbortMarker(b) {
+					delete(abortedBy, b.ProducerID)
+				}
+			}
+			drain(b)
+			p.pos = max(p.pos, b.BaseOffset+1) // a control batch holds one record
+			continue
+		case *protocol.RecordBatch:
+			if committed && b.ProducerID >= 0 && b.Attributes.Transactional() {
+				upTo(b.BaseOffset)
+				if abortedBy[b.ProducerID] {
+					p.pos = max(p.pos, drain(b)+1)
+					continue
+				}
+			}
+		}
+		for {
+			rec, err := br.ReadRecord()
+			if err != nil {
+				break // io.EOF, or a batch cut short: fetched again from p.pos
+			}
+			if rec.Offset < p.pos {
+				closeRecord(rec)
+				continue
+			}
+			m := message(p.tp, rec)
+			c := chargeOf(&m)
+			f.budget.take(c)
+			if !f.send(ctx, fetched{tp: p.tp, msg: m, charge: c}) {
+				return false
+			}
+			p.pos, delivered = rec.Offset+1, rec.Offset
+		}
+	}
+	if p.pos > before && p.pos != delivered+1 {
+		return f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
+	}
+	if p.pos == before && len(batches) > 0 {
+		// Batches, but nothing at or after the position (the end of a batch was compacted
+		// away): do not ask again at once.
+		f.backOff(p)
+	}
+	return true
+}
+
+// send hands an item to the pipeline; false when ctx ended first.
+func (f *fetcher) send(ctx context.Context, it fetched) bool {
+	select {
+	case f.out <- it:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// message copies a record out of the fetch answer's buffers.
+func message(tp TopicPartition, rec *protocol.Record) kafka.Message {
+	m := kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: rec.Offset, Time: rec.Time}
+	m.Key, _ = protocol.ReadAll(rec.Key)
+	m.Value, _ = protocol.ReadAll(rec.Value)
+	closeRecord(rec)
+	if len(rec.Headers) > 0 {
+		m.Headers = make([]kafka.Header, len(rec.Headers))
+		for i, h := range rec.Headers {
+			m.Headers[i] = kafka.Header{Key: h.Key, Value: slices.Clone(h.Value)}
+		}
+	}
+	return m
+}
+
+func closeRecord(rec *protocol.Record) {
+	if rec.Key != nil {
+		rec.Key.Close()
+	}
+	if rec.Value != nil {
+		rec.Value.Close()
+	}
+}
+
+// drain reads r to its end, giving its buffers back, and returns the last offset read (-1 if none).
+func drain(r protocol.RecordReader) int64 {
+	last := int64(-1)
+	if r == nil {
+		return last
+	}
+	for {
+		rec, err := r.ReadRecord()
+		if err != nil {
+			return last
+		}
+		last = rec.Offset
+		closeRecord(rec)
+	}
+}
+
+// isAbortMarker reports whether a control batch is a transaction's abort marker (control type 0).
+func isAbortMarker(b *protocol.ControlBatch) bool {
+	rec, err := b.ReadRecord()
+	if err != nil {
+		return false
+	}
+	defer closeRecord(rec)
+	k, err := protocol.ReadAll(rec.Key)
+	return err == nil && len(k) == 4 && k[2] == 0 && k[3] == 0
+}
+
+// reasonOf names a fetch error for profile_ingest_fetch_errors_total.
+func reasonOf(err error) string {
+	var kerr kafka.Error
+	var nerr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()):
+		return "timeout"
+	case errors.As(err, &kerr):
+		switch kerr {
+		case kafka.NotLeaderForPartition, kafka.LeaderNotAvailable, kafka.FencedLeaderEpoch, kafka.UnknownLeaderEpoch:
+			return "not_leader"
+		case kafka.UnknownTopicOrPartition:
+			return "unknown_topic_or_partition"
+		case kafka.OffsetOutOfRange:
+			return "offset_out_of_range"
+		}
+		return "broker_error"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &nerr) || errors.Is(err, net.ErrClosed):
+		return "connection"
+	}
+	var ferr *fetch.Error
+	if errors.As(err, &ferr) {
+		return "no_leader"
+	}
+	return "other"
+}

@@ -1,0 +1,103 @@
+package consumer
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/fetch"
+
+	"github.com/profile-ingest/profile-ingest/batcher"
+	"github.com/profile-ingest/profile-ingest/profile"
+)
+
+// transactionalAnswer is one partition's fetch answer: producer 1 commits a transaction (a, b),
+// producer 2's transaction (x, y) is aborted, interleaved with it and with a plain record (p);
+// then producer 2's next transaction (z), not aborted.
+func transactionalAnswer() *fetch.ResponsePartition {
+	rec := func(off int64, v string) protocol.Record {
+		return protocol.Record{Offset: off, Value: protocol.NewBytes([]byte(v)), Time: time.Unix(1700000000, 0)}
+	}
+	data := func(pid int64, r protocol.Record) protocol.RecordReader {
+		attrs := protocol.Attributes(0)
+		if pid >= 0 {
+			attrs = protocol.Transactional
+		}
+		return &protocol.RecordBatch{Attributes: attrs, BaseOffset: r.Offset, ProducerID: pid, Records: protocol.NewRecordReader(r)}
+	}
+	marker := func(pid, off int64, commit bool) protocol.RecordReader {
+		typ := byte(0)
+		if commit {
+			typ = 1
+		}
+		return &protocol.ControlBatch{Attributes: protocol.Control | protocol.Transactional, BaseOffset: off, ProducerID: pid,
+			Records: protocol.NewRecordReader(protocol.Record{Offset: off, Key: protocol.NewBytes([]byte{0, 0, 0, typ}), Value: protocol.NewBytes([]byte{0, 0, 0, 0, 0, 0})})}
+	}
+	return &fetch.ResponsePartition{
+		HighWatermark: 9, LastStableOffset: 9,
+		AbortedTransactions: []fetch.ResponseTransaction{{ProducerID: 2, FirstOffset: 1}},
+		RecordSet: protocol.RecordSet{Records: &protocol.RecordStream{Records: []protocol.RecordReader{
+			data(1, rec(0, "a")), data(2, rec(1, "x")), data(-1, rec(2, "p")), data(2, rec(3, "y")), data(1, rec(4, "b")),
+			marker(1, 5, true), marker(2, 6, false), data(2, rec(7, "z")), marker(2, 8, true),
+		}}},
+	}
+}
+
+// deliverAnswer runs deliver over transactionalAnswer at the isolation level and returns the values
+// delivered and the gap items' offsets, in order.
+func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values []string, gaps []int64, pos int64) {
+	t.Helper()
+	cfg := Default()
+	cfg.Brokers, cfg.Topics, cfg.GroupID, cfg.IsolationLevel = []string{"127.0.0.1:1"}, []string{"t"}, "g", level
+	w, err := New(cfg, func([]byte, profile.Origin) (profile.Event, error) { return profile.Event{}, nil },
+		batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, &fakeDispatch{}, &fakeDead{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan fetched, 100)
+	f := &fetcher{w: w, out: out, budget: newBudget(1 << 20)}
+	p := &partFetch{tp: TopicPartition{"t", 0}, pos: from}
+	if !f.deliver(t.Context(), p, transactionalAnswer()) {
+		t.Fatal("deliver gave up")
+	}
+	close(out)
+	for it := range out {
+		if it.gap {
+			gaps = append(gaps, it.upTo)
+		} else {
+			values = append(values, string(it.msg.Value))
+		}
+	}
+	return values, gaps, p.pos
+}
+
+// TestDeliverReadCommitted: records of the aborted transaction and every marker are left out,
+// the records of committed transactions and plain ones delivered in order, and the position
+// moves past the trailing marker, which the pipeline hears of as a gap.
+func TestDeliverReadCommitted(t *testing.T) {
+	values, gaps, pos := deliverAnswer(t, kafka.ReadCommitted, 0)
+	if got, want := values, []string{"a", "p", "b", "z"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %q, want %q", got, want)
+	}
+	if !slices.Equal(gaps, []int64{9}) || pos != 9 {
+		t.Errorf("gaps %v, position %d; want a gap up to 9 and position 9", gaps, pos)
+	}
+	values, _, _ = deliverAnswer(t, kafka.ReadCommitted, 4) // a fetch from the middle of the answer
+	if got, want := values, []string{"b", "z"}; !slices.Equal(got, want) {
+		t.Errorf("from offset 4: delivered %q, want %q", got, want)
+	}
+}
+
+// TestDeliverReadUncommitted: every data record is delivered, aborted ones included; markers
+// never are.
+func TestDeliverReadUncommitted(t *testing.T) {
+	values, gaps, pos := deliverAnswer(t, kafka.ReadUncommitted, 0)
+	if got, want := values, []string{"a", "x", "p", "y", "b", "z"}; !slices.Equal(got, want) {
+		t.Errorf("delivered %q, want %q", got, want)
+	}
+	if !slices.Equal(gaps, []int64{9}) || pos != 9 {
+		t.Errorf("gaps %v, position %d; want a gap up to 9 and position 9", gaps, pos)
+	}
+}

@@ -50,7 +50,10 @@ func hugeMessage() string {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	opts := Options{WorkspaceKey: "WORKSPACE_KEY", UserAgent: "profile-ingest/0.1.0 (go1.26; linux)"}
+	dec, err := NewDecoder(Options{WorkspaceKey: "WORKSPACE_KEY", UserAgent: "profile-ingest/0.1.0 (go1.26; linux)"})
+	if err != nil {
+		b.Fatal(err)
+	}
 	origin := Origin{Topic: "profiles", Partition: 1, Offset: 1234567, Timestamp: time.UnixMilli(1700000000000)}
 	for _, bc := range []struct{ name, msg string }{
 		{"small", smallMessage},
@@ -71,7 +74,7 @@ func BenchmarkDecode(b *testing.B) {
 				b.Fatalf("%s: got %v, want reason %q", bc.name, err, want)
 			}
 		}
-		ev, err := Decode(value, origin, opts)
+		ev, err := dec.Decode(value, origin)
 		check(b, err)
 		if bc.name == "large" && len(ev.Body) < 7000 {
 			b.Fatalf("large event is only %d bytes", len(ev.Body))
@@ -81,7 +84,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.SetBytes(int64(len(value)))
 			cpu := startCPU()
 			for b.Loop() {
-				_, err := Decode(value, origin, opts)
+				_, err := dec.Decode(value, origin)
 				check(b, err)
 			}
 			cpu.report(b, len(value))

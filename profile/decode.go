@@ -19,15 +19,27 @@ var decoderPool = sync.Pool{New: func() any {
 	return &decoder{buf: make([]byte, 0, 2048), members: make([]member, 0, 16)}
 }}
 
+// Decoder turns messages into identity events with Options checked once, by NewDecoder: a
+// configuration fault fails the start instead of rejecting every message. A Decoder is
+// immutable and safe for concurrent use.
+type Decoder struct {
+	opts Options
+}
+
+// NewDecoder returns a Decoder for opts, or the error of opts.Validate naming the unusable field.
+func NewDecoder(opts Options) (*Decoder, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Decoder{opts: opts}, nil
+}
+
 // Decode turns one message (a Kafka record's value) into the identity event to send, or
 // rejects it whole. The message is either a v1 message ({"distinct_id", "operations", ...}, see
 // docs/message-schema.md) or an identity event as an official SDK builds it (it has
-// "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and is
-// safe for concurrent use; it does not keep value.
-func Decode(value []byte, origin Origin, opts Options) (Event, error) {
-	if err := opts.Validate(); err != nil {
-		return Event{}, &Error{Reason: ReasonInvalidOptions, Msg: err.Error()}
-	}
+// "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and
+// does not keep value; its time is linear in len(value).
+func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
 	if e := checkJSONIndex(value, &d.ix); e != nil {
@@ -35,7 +47,7 @@ func Decode(value []byte, origin Origin, opts Options) (Event, error) {
 	}
 	d.data = value
 	d.buf = d.buf[:0]
-	ev, e := d.decode(origin, opts)
+	ev, e := d.decode(origin, dec.opts)
 	if e != nil {
 		return Event{}, e
 	}

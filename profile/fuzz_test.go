@@ -27,12 +27,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"distinct_id":"\u00a0u\u2028","operations":[{"set":{"k\ud83d\ude00":"\ud800","a":[{"b":{}}]}}]}`))
 	opts := Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/fuzz"}
 	origin := Origin{Topic: "t", Partition: 1, Offset: 2, Timestamp: time.UnixMilli(1700000000000)}
+	dec, err := NewDecoder(opts)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, value []byte) {
 		// checkJSON must agree with the standard library, depth limit aside.
 		if e := checkJSON(value); (e == nil) != (utf8.Valid(value) && json.Valid(value)) && !strings.Contains(errString(e), "nested deeper") {
 			t.Fatalf("checkJSON = %v, encoding/json disagrees on %q", e, value)
 		}
-		ev, err := Decode(value, origin, opts)
+		ev, err := dec.Decode(value, origin)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Reason == "" || e.Msg == "" {
@@ -50,7 +54,7 @@ func FuzzDecode(f *testing.F) {
 		if err := json.Compact(&buf, ev.Body); err != nil || !bytes.Equal(buf.Bytes(), ev.Body) {
 			t.Fatalf("body is not compact: %s", ev.Body)
 		}
-		again, err := Decode(ev.Body, Origin{}, opts)
+		again, err := dec.Decode(ev.Body, Origin{})
 		if err != nil {
 			t.Fatalf("the event is refused as input: %v\n%s\n(from %q)", err, ev.Body, value)
 		}

@@ -62,7 +62,8 @@ bench: bench-go bench-pipeline
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) $(PKGS)
 
-## bench-pipeline: Kafka + hubsim + `profile-ingest run --stop-at-end` on generated data, medians of RUNS.
+## bench-pipeline: Kafka + the worker beside kcat's raw drain of the same topic (issue 12's scenarios,
+## hubsim and an accept-all sink), medians of RUNS; see deploy/bench/pipeline.sh for the knobs.
 bench-pipeline:
 	$(KAFKA) with deploy/bench/pipeline.sh
 

@@ -86,11 +86,14 @@ func (c *commits) at(tp TopicPartition) int64 {
 // testPipeline is a pipeline over partition t/0 from offset 0, with fakes behind it.
 func testPipeline(t *testing.T, dead *fakeDead) (*pipeline, *fakeDispatch, *commits) {
 	t.Helper()
-	opts := profile.Options{WorkspaceKey: "k", UserAgent: buildinfo.UserAgent()}
+	dec, err := profile.NewDecoder(profile.Options{WorkspaceKey: "k", UserAgent: buildinfo.UserAgent()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := Default()
 	cfg.Brokers, cfg.Topics, cfg.GroupID = []string{"127.0.0.1:1"}, []string{"t"}, "g"
 	disp := &fakeDispatch{}
-	w, err := New(cfg, func(v []byte, o profile.Origin) (profile.Event, error) { return profile.Decode(v, o, opts) },
+	w, err := New(cfg, dec.Decode,
 		batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, disp, dead)
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,11 @@ type Config struct {
 	DedupWindow int
 	// Faults are the faults injected from the start. Default: none.
 	Faults Faults
+	// AcceptAll answers 202 to every event request once its body is read, without checking
+	// the signature or the events and without applying them: the cheapest sink, for the
+	// benchmark's raw-speed ratio. Requests are still counted; faults do not apply. Default:
+	// false.
+	AcceptAll bool
 }
 
 // Default returns a configuration without credentials.

@@ -178,3 +178,20 @@ func TestControlEndpoints(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, w.Body)
 }
+
+// TestAcceptAllAnswers202WithoutChecking: the benchmark's cheapest sink answers 202 to a
+// request with a bad signature and a body that is not JSON, counts it, and applies nothing;
+// without AcceptAll the same request is refused.
+func TestAcceptAllAnswers202WithoutChecking(t *testing.T) {
+	for _, acceptAll := range []bool{false, true} {
+		s := newTestServer(t, func(c *Config) { c.AcceptAll = acceptAll })
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, signed(`not json`, "a wrong secret", time.Now()))
+		if got := w.Code == http.StatusAccepted; got != acceptAll {
+			t.Fatalf("AcceptAll=%v: answered %d %s", acceptAll, w.Code, w.Body)
+		}
+		if st := s.Stats(); st.Requests != 1 || st.EventsApplied != 0 || acceptAll && st.Accepted != 1 {
+			t.Fatalf("AcceptAll=%v: stats %+v", acceptAll, st)
+		}
+	}
+}

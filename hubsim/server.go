@@ -186,6 +186,10 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, &requestError{Status: 400, Cause: "bad_body", Msg: "reading body: " + err.Error()})
 		return
 	}
+	if s.cfg.AcceptAll {
+		s.accept(w)
+		return
+	}
 	d, answered := s.injectFaults(w, r)
 	if answered {
 		return
@@ -244,6 +248,11 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		closeWithoutAnswer(w)
 		return
 	}
+	s.accept(w)
+}
+
+// accept answers 202 and counts it.
+func (s *Server) accept(w http.ResponseWriter) {
 	s.stats.accepted.Add(1)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusAccepted)

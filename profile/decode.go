@@ -10,6 +10,7 @@ import (
 // decoder holds the scratch space of one Decode call; decoders are pooled.
 type decoder struct {
 	data    []byte
+	ix      containers // data's objects and arrays, filled by checkJSONIndex
 	buf     []byte
 	members []member
 }
@@ -18,30 +19,51 @@ var decoderPool = sync.Pool{New: func() any {
 	return &decoder{buf: make([]byte, 0, 2048), members: make([]member, 0, 16)}
 }}
 
+// Decoder turns messages into identity events with Options checked once, by NewDecoder: a
+// configuration fault fails the start instead of rejecting every message. A Decoder is
+// immutable and safe for concurrent use.
+type Decoder struct {
+	opts Options
+}
+
+// NewDecoder returns a Decoder for opts, or the error of opts.Validate naming the unusable field.
+func NewDecoder(opts Options) (*Decoder, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return &Decoder{opts: opts}, nil
+}
+
 // Decode turns one message (a Kafka record's value) into the identity event to send, or
 // rejects it whole. The message is either a v1 message ({"distinct_id", "operations", ...}, see
 // docs/message-schema.md) or an identity event as an official SDK builds it (it has
-// "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and is
-// safe for concurrent use; it does not keep value.
-func Decode(value []byte, origin Origin, opts Options) (Event, error) {
-	if err := opts.Validate(); err != nil {
-		return Event{}, &Error{Reason: ReasonInvalidOptions, Msg: err.Error()}
-	}
-	if e := checkJSON(value); e != nil {
+// "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and
+// does not keep value; its time is linear in len(value).
+func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
+	d := decoderPool.Get().(*decoder)
+	defer d.release()
+	if e := checkJSONIndex(value, &d.ix); e != nil {
 		return Event{}, e
 	}
-	d := decoderPool.Get().(*decoder)
 	d.data = value
 	d.buf = d.buf[:0]
-	ev, e := d.decode(origin, opts)
-	d.data = nil
-	if cap(d.buf) <= 64<<10 {
-		decoderPool.Put(d)
-	}
+	ev, e := d.decode(origin, dec.opts)
 	if e != nil {
 		return Event{}, e
 	}
 	return ev, nil
+}
+
+// release returns d to the pool, without scratch space that grew large.
+func (d *decoder) release() {
+	d.data = nil
+	if cap(d.buf) > 64<<10 {
+		d.buf = make([]byte, 0, 2048)
+	}
+	if cap(d.ix.start) > 8<<10 {
+		d.ix = containers{}
+	}
+	decoderPool.Put(d)
 }
 
 // Top-level fields of both message forms.
@@ -80,7 +102,7 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	for i := range f {
 		f[i].vs = -1
 	}
-	it := newObjIter(data, start)
+	it := newObjIter(data, &d.ix, start)
 	for k, vs, ve, ok := it.next(); ok; k, vs, ve, ok = it.next() {
 		name := unquote(k)
 		id, known := topFields[string(name)]
@@ -154,7 +176,7 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 			}
 		}
 		if f[fProperties].vs >= 0 {
-			if e := checkProperties(data, f[fProperties]); e != nil {
+			if e := checkProperties(data, &d.ix, f[fProperties]); e != nil {
 				return Event{}, e
 			}
 		}
@@ -210,7 +232,7 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	b = append(b, `,"$user_operations":[`...)
 	d.buf = b
 	if !noOps {
-		ai := newArrIter(data, f[opsField].vs)
+		ai := newArrIter(data, &d.ix, f[opsField].vs)
 		n := 0
 		for vs, ve, ok := ai.next(); ok; vs, ve, ok = ai.next() {
 			if n > 0 {
@@ -284,12 +306,12 @@ func carriedInsertID(id string) *Error {
 
 // checkProperties accepts the properties of an SDK-built event: an object whose only key is
 // $ss_sdk_version. This worker replaces its value with its own user agent.
-func checkProperties(data []byte, s span) *Error {
+func checkProperties(data []byte, ix *containers, s span) *Error {
 	v := data[s.vs:s.ve]
 	if v[0] != '{' {
 		return messageErr("properties", "must be an object, got "+kindName(v))
 	}
-	it := newObjIter(data, s.vs)
+	it := newObjIter(data, ix, s.vs)
 	for k, _, _, ok := it.next(); ok; k, _, _, ok = it.next() {
 		if name := unquote(k); string(name) != "$ss_sdk_version" {
 			return messageErr("properties", "unknown property "+quote(name)+" (only $ss_sdk_version is allowed; it is replaced by this worker's)")
@@ -308,7 +330,7 @@ func (d *decoder) eventOp(idx, vs, ve int) *Error {
 	d.buf = append(d.buf, '{')
 	var seen [opRemove + 1]bool
 	n := 0
-	it := newObjIter(d.data, vs)
+	it := newObjIter(d.data, &d.ix, vs)
 	for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
 		name := unquote(k)
 		kind, known := eventOpKeys[string(name)]

@@ -72,7 +72,7 @@ func TestDecodeEvent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ev, err := Decode([]byte(tc.message), origin, opts)
+			ev, err := decodeWith([]byte(tc.message), origin, opts)
 			if err != nil {
 				t.Fatalf("rejected: %v", err)
 			}
@@ -103,9 +103,9 @@ func TestInsertIDIsDeterministic(t *testing.T) {
 		t.Errorf("InsertIDFor(profiles/3/42) = %s, want %s", got, want)
 	}
 	msg := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}]}`)
-	a, _ := Decode(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
-	b, _ := Decode(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
-	c, _ := Decode(msg, Origin{Topic: "p", Partition: 1, Offset: 8, Timestamp: time.Unix(1, 0)}, testOpts)
+	a, _ := decodeWith(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
+	b, _ := decodeWith(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
+	c, _ := decodeWith(msg, Origin{Topic: "p", Partition: 1, Offset: 8, Timestamp: time.Unix(1, 0)}, testOpts)
 	if string(a.Body) != string(b.Body) {
 		t.Error("a replay of the same record gives a different event")
 	}
@@ -120,12 +120,12 @@ func TestInsertIDIsDeterministic(t *testing.T) {
 func TestCarriedInsertID(t *testing.T) {
 	replayed := Origin{Topic: "p", Partition: 0, Offset: 900, Timestamp: time.Unix(1, 0), InsertID: "first-delivery-id"}
 	noID := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}]}`)
-	ev, err := Decode(noID, replayed, testOpts)
+	ev, err := decodeWith(noID, replayed, testOpts)
 	if err != nil || ev.InsertID != "first-delivery-id" || !strings.Contains(string(ev.Body), `"$insert_id":"first-delivery-id"`) {
 		t.Errorf("replayed record without event_id: id %q, body %s, err %v; want the carried id", ev.InsertID, ev.Body, err)
 	}
 	withID := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}],"event_id":"e-1"}`)
-	if ev, err := Decode(withID, replayed, testOpts); err != nil || ev.InsertID != "e-1" {
+	if ev, err := decodeWith(withID, replayed, testOpts); err != nil || ev.InsertID != "e-1" {
 		t.Errorf("replayed record with event_id: id %q, err %v; want the event_id", ev.InsertID, err)
 	}
 	for id, want := range map[string]string{
@@ -135,7 +135,7 @@ func TestCarriedInsertID(t *testing.T) {
 	} {
 		o := replayed
 		o.InsertID = id
-		_, err := Decode(noID, o, testOpts)
+		_, err := decodeWith(noID, o, testOpts)
 		var perr *Error
 		if !errors.As(err, &perr) || perr.Reason != ReasonInvalidMessage || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("carried id %q: err %v, want invalid_message %q", id, err, want)
@@ -147,12 +147,12 @@ func TestSizeLimit(t *testing.T) {
 	// pad grows the event one byte at a time; find the sizes around the limit.
 	base := `{"distinct_id":"u","operations":[{"set":{"pad":"`
 	for _, size := range []int{MaxEventBytes, MaxEventBytes + 1} {
-		ev, err := Decode([]byte(base+`"}}]}`), testOrigin, testOpts)
+		ev, err := decodeWith([]byte(base+`"}}]}`), testOrigin, testOpts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pad := strings.Repeat("x", size-len(ev.Body))
-		ev, err = Decode([]byte(base+pad+`"}}]}`), testOrigin, testOpts)
+		ev, err = decodeWith([]byte(base+pad+`"}}]}`), testOrigin, testOpts)
 		if size == MaxEventBytes {
 			if err != nil || len(ev.Body) != MaxEventBytes {
 				t.Errorf("an event of exactly %d bytes: len %d, err %v", MaxEventBytes, len(ev.Body), err)
@@ -205,15 +205,21 @@ func TestOptionsValidate(t *testing.T) {
 			if got := errString(err); got != tc.want {
 				t.Fatalf("Validate() = %q, want %q", got, tc.want)
 			}
-			if err != nil {
-				_, derr := Decode([]byte(`{}`), testOrigin, tc.opts)
-				var e *Error
-				if !errors.As(derr, &e) || e.Reason != ReasonInvalidOptions || e.Code() != 500 {
-					t.Errorf("Decode with bad options: %v", derr)
-				}
+			dec, nerr := NewDecoder(tc.opts)
+			if got := errString(nerr); got != tc.want || (dec == nil) != (nerr != nil) {
+				t.Fatalf("NewDecoder() = %v, %q; want the error %q", dec, got, tc.want)
 			}
 		})
 	}
+}
+
+// decodeWith decodes value with a Decoder for opts, or returns NewDecoder's error.
+func decodeWith(value []byte, origin Origin, opts Options) (Event, error) {
+	dec, err := NewDecoder(opts)
+	if err != nil {
+		return Event{}, err
+	}
+	return dec.Decode(value, origin)
 }
 
 func errString(err error) string {

@@ -23,9 +23,6 @@ const (
 	ReasonInvalidOperation Reason = "invalid_operation"
 	// ReasonTooLarge: the identity event, as it would be sent, is over MaxEventBytes.
 	ReasonTooLarge Reason = "too_large"
-	// ReasonInvalidOptions: Decode was called with Options that fail Options.Validate. It is a
-	// fault of the caller's configuration, not of the message; Code reports 500 for it.
-	ReasonInvalidOptions Reason = "invalid_options"
 )
 
 // Error is the rejection of one message. Decode returns no other error type.
@@ -43,14 +40,9 @@ func (e *Error) Error() string {
 	return e.Field + ": " + e.Msg
 }
 
-// Code is an HTTP-like status for the rejection: 400 (the message is bad and retrying it cannot
-// help), or 500 for ReasonInvalidOptions.
-func (e *Error) Code() int {
-	if e.Reason == ReasonInvalidOptions {
-		return 500
-	}
-	return 400
-}
+// Code is an HTTP-like status for the rejection: always 400, the message is bad and retrying it
+// cannot help. (Options are checked by NewDecoder, so no rejection is the worker's own fault.)
+func (e *Error) Code() int { return 400 }
 
 // maxQuoted is how many bytes of an offending value an error message quotes.
 const maxQuoted = 64

@@ -30,7 +30,7 @@ type Origin struct {
 // writes it, `dlq replay` keeps it, the worker reads it.
 const InsertIDHeader = "profile-ingest-insert-id"
 
-// Options are what Decode needs besides the message.
+// Options are what a Decoder needs besides the messages; NewDecoder checks them.
 type Options struct {
 	// WorkspaceKey is the SuprSend workspace key, sent as the event's "env". Required.
 	WorkspaceKey string

@@ -30,19 +30,23 @@ func ExampleNewMutation() {
 	// operations[0].add_email: "x y@example.com" is not a valid email
 }
 
-// Decode turns a message into the identity event the worker sends.
-func ExampleDecode() {
+// A Decoder turns a message into the identity event the worker sends.
+func ExampleDecoder_Decode() {
+	dec, err := profile.NewDecoder(profile.Options{WorkspaceKey: "WORKSPACE_KEY", UserAgent: "profile-ingest/1.0.0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	msg := []byte(`{"distinct_id":"u-42","operations":[{"add_email":"a@example.com"},{"set":{"plan":"pro"}}],"event_id":"e-1"}`)
 	origin := profile.Origin{Topic: "profile-mutations", Partition: 0, Offset: 7, Timestamp: time.UnixMilli(1714557600000)}
-	ev, err := profile.Decode(msg, origin, profile.Options{WorkspaceKey: "WORKSPACE_KEY", UserAgent: "profile-ingest/1.0.0"})
+	ev, err := dec.Decode(msg, origin)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(string(ev.Body))
 
-	_, err = profile.Decode([]byte(`{"distinct_id":"u-42","operations":[{"add_fax":"+1"}]}`), origin,
-		profile.Options{WorkspaceKey: "WORKSPACE_KEY", UserAgent: "profile-ingest/1.0.0"})
+	_, err = dec.Decode([]byte(`{"distinct_id":"u-42","operations":[{"add_fax":"+1"}]}`), origin)
 	e := err.(*profile.Error)
 	fmt.Println(e.Reason, e.Code(), e)
 	// Output:

@@ -27,12 +27,17 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"distinct_id":"\u00a0u\u2028","operations":[{"set":{"k\ud83d\ude00":"\ud800","a":[{"b":{}}]}}]}`))
 	opts := Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/fuzz"}
 	origin := Origin{Topic: "t", Partition: 1, Offset: 2, Timestamp: time.UnixMilli(1700000000000)}
+	dec, err := NewDecoder(opts)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, value []byte) {
 		// checkJSON must agree with the standard library, depth limit aside.
 		if e := checkJSON(value); (e == nil) != (utf8.Valid(value) && json.Valid(value)) && !strings.Contains(errString(e), "nested deeper") {
 			t.Fatalf("checkJSON = %v, encoding/json disagrees on %q", e, value)
 		}
-		ev, err := Decode(value, origin, opts)
+		checkIndex(t, value)
+		ev, err := dec.Decode(value, origin)
 		if err != nil {
 			var e *Error
 			if !errors.As(err, &e) || e.Reason == "" || e.Msg == "" {
@@ -50,7 +55,7 @@ func FuzzDecode(f *testing.F) {
 		if err := json.Compact(&buf, ev.Body); err != nil || !bytes.Equal(buf.Bytes(), ev.Body) {
 			t.Fatalf("body is not compact: %s", ev.Body)
 		}
-		again, err := Decode(ev.Body, Origin{}, opts)
+		again, err := dec.Decode(ev.Body, Origin{})
 		if err != nil {
 			t.Fatalf("the event is refused as input: %v\n%s\n(from %q)", err, ev.Body, value)
 		}
@@ -58,4 +63,35 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("not a fixed point:\n%s\n%s", ev.Body, again.Body)
 		}
 	})
+}
+
+// checkIndex checks the container index of a valid text against a plain bracket scan: every
+// '{' and '[' outside strings is recorded, in order, with the offset just past its match.
+func checkIndex(t *testing.T, data []byte) {
+	var ix containers
+	if checkJSONIndex(data, &ix) != nil {
+		return
+	}
+	var starts, open []int
+	ends := map[int]int{}
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			i = skipString(data, i) - 1
+		case '{', '[':
+			starts = append(starts, i)
+			open = append(open, i)
+		case '}', ']':
+			ends[open[len(open)-1]] = i + 1
+			open = open[:len(open)-1]
+		}
+	}
+	if len(starts) != len(ix.start) {
+		t.Fatalf("index has %d containers, the text %d: %q", len(ix.start), len(starts), data)
+	}
+	for k, s := range starts {
+		if ix.start[k] != s || ix.end[k] != ends[s] || ix.endOf(s) != ends[s] {
+			t.Fatalf("container %d: index [%d, %d), endOf %d; the text [%d, %d): %q", k, ix.start[k], ix.end[k], ix.endOf(s), s, ends[s], data)
+		}
+	}
 }

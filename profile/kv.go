@@ -14,7 +14,7 @@ func (d *decoder) kvObject(l loc, kind opKind, vs, ve int) *Error {
 	ms := d.members[:0]
 	defer func() { d.members = ms[:0] }()
 	var seen map[string]struct{}
-	it := newObjIter(d.data, vs)
+	it := newObjIter(d.data, &d.ix, vs)
 	for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
 		key := trim(unquote(k))
 		if len(key) == 0 {
@@ -116,7 +116,7 @@ func (d *decoder) kvObject(l loc, kind opKind, vs, ve int) *Error {
 		}
 		d.buf = appendString(d.buf, m.key)
 		d.buf = append(d.buf, ':')
-		d.buf = appendCompact(d.buf, v)
+		d.buf = d.appendCompact(v)
 	}
 	d.buf = append(d.buf, '}')
 	return nil

@@ -210,17 +210,16 @@ func (m *Mutation) addRaw(name string, value []byte) *Mutation {
 	op = append(append(op, value...), '}')
 	idx := len(m.ops)
 	m.ops = append(m.ops, op)
-	if e := checkJSON(op); e != nil {
+	d := decoderPool.Get().(*decoder)
+	defer d.release()
+	if e := checkJSONIndex(op, &d.ix); e != nil {
 		m.errs = append(m.errs, (loc{list: "operations", idx: idx, name: name}).err(e.Msg))
 		return m
 	}
-	d := decoderPool.Get().(*decoder)
 	d.data, d.buf = op, d.buf[:0]
 	if e := d.v1Op(idx, 0, len(op)); e != nil {
 		m.errs = append(m.errs, e)
 	}
-	d.data = nil
-	decoderPool.Put(d)
 	return m
 }
 

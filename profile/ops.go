@@ -104,7 +104,7 @@ func (d *decoder) v1Op(idx, vs, ve int) *Error {
 	if v[0] != '{' {
 		return l.err("must be an object with one key naming the operation, got " + kindName(v))
 	}
-	it := newObjIter(d.data, vs)
+	it := newObjIter(d.data, &d.ix, vs)
 	rawName, ovs, ove, ok := it.next()
 	if !ok {
 		return l.err("must be an object with one key naming the operation, got an empty object")
@@ -179,7 +179,7 @@ func (d *decoder) v1Channel(l loc, ch channel, vs, ve int) *Error {
 	if (ch == chAndroidPush || ch == chIOSPush) && val[0] == '{' {
 		tvs, pvs, pve := -1, -1, -1
 		tve := -1
-		it := newObjIter(d.data, vs)
+		it := newObjIter(d.data, &d.ix, vs)
 		for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
 			switch string(unquote(k)) {
 			case "token":
@@ -236,10 +236,10 @@ func (d *decoder) channelValue(l, pl loc, ch channel, vs, ve, pvs, pve int) *Err
 		if val[0] != '{' {
 			return l.err("must be a non-empty object, got " + kindName(val))
 		}
-		if it := newObjIter(d.data, vs); !hasNext(&it) {
+		if it := newObjIter(d.data, &d.ix, vs); !hasNext(&it) {
 			return l.err("must be a non-empty object, got {}")
 		}
-		d.buf = appendCompact(d.buf, val)
+		d.buf = d.appendCompact(val)
 	}
 	if !ch.push() {
 		return nil
@@ -296,7 +296,7 @@ func (d *decoder) unsetList(l loc, vs, ve int, oneString bool) *Error {
 		return l.err("must be a list of keys, got " + kindName(val))
 	}
 	d.buf = append(d.buf, '[')
-	it := newArrIter(d.data, vs)
+	it := newArrIter(d.data, &d.ix, vs)
 	n := 0
 	for evs, eve, ok := it.next(); ok; evs, eve, ok = it.next() {
 		e := d.data[evs:eve]

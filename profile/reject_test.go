@@ -97,7 +97,7 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	for _, tc := range rejectCases {
 		t.Run(tc.name, func(t *testing.T) {
-			ev, err := Decode([]byte(tc.message), testOrigin, Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/test"})
+			ev, err := decodeWith([]byte(tc.message), testOrigin, Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/test"})
 			if err == nil {
 				t.Fatalf("accepted: %s", ev.Body)
 			}

@@ -35,29 +35,15 @@ func skipString(data []byte, i int) int {
 	return i
 }
 
-// skipValue returns the offset just past the value that starts at i (no leading space).
-func skipValue(data []byte, i int) int {
+// skipValue returns the offset just past the value that starts at i (no leading space). An
+// object or array is not rescanned: its end is looked up in ix, which checkJSONIndex filled for
+// data.
+func skipValue(data []byte, ix *containers, i int) int {
 	switch data[i] {
 	case '"':
 		return skipString(data, i)
 	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
+		return ix.endOf(i)
 	default: // number, true, false, null
 		for i < len(data) {
 			switch data[i] {
@@ -91,10 +77,13 @@ func kindName(v []byte) string {
 // objIter iterates over the members of the object at data[start] ('{').
 type objIter struct {
 	data []byte
+	ix   *containers
 	pos  int
 }
 
-func newObjIter(data []byte, start int) objIter { return objIter{data: data, pos: start + 1} }
+func newObjIter(data []byte, ix *containers, start int) objIter {
+	return objIter{data: data, ix: ix, pos: start + 1}
+}
 
 // next returns the raw key (with quotes) and the value's span, or ok=false at the end.
 func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
@@ -112,7 +101,7 @@ func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
 	i = skipWS(d, ke)
 	i = skipWS(d, i+1) // past ':'
 	vs = i
-	ve = skipValue(d, i)
+	ve = skipValue(d, it.ix, i)
 	it.pos = ve
 	return key, vs, ve, true
 }
@@ -120,10 +109,13 @@ func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
 // arrIter iterates over the elements of the array at data[start] ('[').
 type arrIter struct {
 	data []byte
+	ix   *containers
 	pos  int
 }
 
-func newArrIter(data []byte, start int) arrIter { return arrIter{data: data, pos: start + 1} }
+func newArrIter(data []byte, ix *containers, start int) arrIter {
+	return arrIter{data: data, ix: ix, pos: start + 1}
+}
 
 func (it *arrIter) next() (vs, ve int, ok bool) {
 	d := it.data
@@ -135,7 +127,7 @@ func (it *arrIter) next() (vs, ve int, ok bool) {
 		it.pos = i
 		return 0, 0, false
 	}
-	ve = skipValue(d, i)
+	ve = skipValue(d, it.ix, i)
 	it.pos = ve
 	return i, ve, true
 }
@@ -256,6 +248,15 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// appendCompact appends v, a value of d.data, to d.buf without insignificant white space: as
+// it is when checkJSONIndex saw none.
+func (d *decoder) appendCompact(v []byte) []byte {
+	if !d.ix.spaced {
+		return append(d.buf, v...)
+	}
+	return appendCompact(d.buf, v)
 }
 
 // appendCompact appends the valid JSON value v without insignificant white space; strings are

@@ -102,10 +102,8 @@ func init() {
 // reservedPrefix reports whether key (trimmed, non-empty) is refused by the SDK's prefix rule:
 // not in the reserved list and starting with "$" or, in any case, "ss_".
 func reservedPrefix(key []byte) bool {
-	if reservedKeys[string(key)] {
-		return false
-	}
-	return key[0] == '$' || len(key) >= 3 && key[0]|0x20 == 's' && key[1]|0x20 == 's' && key[2] == '_'
+	prefixed := key[0] == '$' || len(key) >= 3 && key[0]|0x20 == 's' && key[1]|0x20 == 's' && key[2] == '_'
+	return prefixed && !reservedKeys[string(key)] // the map only for the few keys that need it
 }
 
 // isSpace is Python's str.isspace, which the SDK's strip() and \s use.

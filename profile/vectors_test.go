@@ -256,7 +256,7 @@ func TestVectorsV1MessageAndBuilder(t *testing.T) {
 			for i, w := range tc.sdkDiff {
 				want[i] = w
 			}
-			ev, err := Decode([]byte(tc.message), testOrigin, testOpts)
+			ev, err := decodeWith([]byte(tc.message), testOrigin, testOpts)
 			if err != nil {
 				t.Fatalf("v1 message rejected: %v", err)
 			}
@@ -276,7 +276,7 @@ func TestVectorsV1MessageAndBuilder(t *testing.T) {
 			if err != nil {
 				t.Fatalf("builder: %v", err)
 			}
-			ev2, err := Decode(msg, testOrigin, testOpts)
+			ev2, err := decodeWith(msg, testOrigin, testOpts)
 			if err != nil {
 				t.Fatalf("builder message rejected: %v\n%s", err, msg)
 			}
@@ -325,7 +325,7 @@ func TestVectorsPassThrough(t *testing.T) {
 	}
 	for i, body := range events {
 		t.Run(names[i], func(t *testing.T) {
-			ev, err := Decode([]byte(body), Origin{Topic: "t"}, testOpts)
+			ev, err := decodeWith([]byte(body), Origin{Topic: "t"}, testOpts)
 			if wantErr, ok := rejected[names[i]]; ok {
 				if err == nil || err.Error() != wantErr {
 					t.Fatalf("got error %v, want %s", err, wantErr)

@@ -29,6 +29,7 @@ type cli struct {
 	AcceptAnyDate bool          `help:"Accept any Date (to replay captured requests)."`
 	KeepInsertIDs int           `name:"keep-insert-ids" default:"0" help:"Latest $insert_ids each profile keeps, for order checks."`
 	DedupWindow   int           `default:"1048576" help:"Applied $insert_ids remembered to skip duplicates."`
+	AcceptAll     bool          `help:"Answer 202 to every event request without checking or applying it (the cheapest sink, for benchmarks); requests are still counted."`
 
 	ErrorRate        float64       `help:"Share of requests answered --error-status."`
 	ErrorStatus      int           `default:"503" help:"Status of injected errors (5xx)."`
@@ -58,6 +59,7 @@ func run(c cli, log zerolog.Logger) error {
 	cfg := hubsim.Default()
 	cfg.Key, cfg.Secret = c.Key, c.Secret
 	cfg.MaxSkew, cfg.AcceptAnyDate, cfg.KeepInsertIDs, cfg.DedupWindow = c.MaxSkew, c.AcceptAnyDate, c.KeepInsertIDs, c.DedupWindow
+	cfg.AcceptAll = c.AcceptAll
 	cfg.Faults = hubsim.Faults{
 		ErrorRate: c.ErrorRate, ErrorStatus: c.ErrorStatus, ThrottleRate: c.ThrottleRate,
 		RetryAfter: hubsim.Duration(c.RetryAfter), Latency: hubsim.Duration(c.Latency),

@@ -32,8 +32,12 @@ type dlqCmd struct {
 // knownReasons are the reasons this version of the worker writes.
 var knownReasons = []string{
 	string(profile.ReasonInvalidJSON), string(profile.ReasonInvalidMessage), string(profile.ReasonInvalidOperation),
-	string(profile.ReasonTooLarge), string(profile.ReasonInvalidOptions), sender.ReasonRejected, sender.ReasonRetriesExhausted,
+	string(profile.ReasonTooLarge), sender.ReasonRejected, sender.ReasonRetriesExhausted,
 }
+
+// legacyReasons were written by earlier versions only: invalid_options, before the workspace
+// key was checked at start (profile.NewDecoder). A replay may still select such dead letters.
+var legacyReasons = []string{"invalid_options"}
 
 // kafkaFlags say which cluster, and how to connect to it.
 type kafkaFlags struct {
@@ -99,7 +103,7 @@ func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.
 		if r == "" {
 			return out, fmt.Errorf("%s: --reason %q: a reason must not be empty", cmd, strings.Join(f.Reason, ","))
 		}
-		if !slices.Contains(knownReasons, r) {
+		if !slices.Contains(knownReasons, r) && !slices.Contains(legacyReasons, r) {
 			if strict {
 				return out, fmt.Errorf("%s: --reason %q: not a reason profile-ingest writes (%s); `dlq inspect --summary` lists the reasons on the topic",
 					cmd, r, strings.Join(knownReasons, ", "))

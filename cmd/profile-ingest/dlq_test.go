@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,21 @@ func TestInspectWarnsOfAnUnknownReason(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `--reason "made_up" is not a reason profile-ingest writes`) {
 		t.Errorf("stderr %q, want a note about made_up", stderr.String())
+	}
+}
+
+// TestReplayAcceptsTheLegacyInvalidOptionsReason: workers no longer write invalid_options (the
+// options are checked at start), but dead letters from earlier versions carry it, and a replay
+// (strict about reasons) must still be able to select them, without a note.
+func TestReplayAcceptsTheLegacyInvalidOptionsReason(t *testing.T) {
+	if slices.Contains(knownReasons, "invalid_options") {
+		t.Fatal("invalid_options is listed as a reason this worker writes")
+	}
+	var stderr bytes.Buffer
+	f := dlqFilterFlags{Reason: []string{"invalid_options"}}
+	got, err := f.filter("dlq replay", now, true, &stderr)
+	if err != nil || len(got.Reasons) != 1 || stderr.Len() != 0 {
+		t.Fatalf("filter: %+v, %v, stderr %q; want invalid_options selected", got, err, stderr.String())
 	}
 }
 

@@ -71,8 +71,8 @@ type rejection struct {
 // run explains every line of the inputs to stdout. It returns an *exitError with exitRejected
 // when a message was rejected, exitUsage for bad options.
 func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) error {
-	opts := profile.Options{WorkspaceKey: c.WorkspaceKey, UserAgent: userAgent}
-	if err := opts.Validate(); err != nil {
+	dec, err := profile.NewDecoder(profile.Options{WorkspaceKey: c.WorkspaceKey, UserAgent: userAgent})
+	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("explain: --workspace-key: %w", err)}
 	}
 	out := bufio.NewWriter(stdout)
@@ -88,11 +88,10 @@ func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) er
 	}
 	var total, rejected int
 	explainAll := func(r io.Reader, topic, file string) error {
-		n, rej, err := explain(r, topic, file, time.UnixMilli(c.RecordTime), opts, sink)
+		n, rej, err := explain(r, topic, file, time.UnixMilli(c.RecordTime), dec, sink)
 		total, rejected = total+n, rejected+rej
 		return err
 	}
-	var err error
 	if len(c.Files) == 0 {
 		err = explainAll(stdin, "stdin", "")
 	}
@@ -151,7 +150,7 @@ func (eventSink) end(string) error { return nil }
 
 // explain decodes each non-blank line of r and gives the verdict to sink. Lines may be of any
 // length.
-func explain(r io.Reader, topic, file string, recordTime time.Time, opts profile.Options, sink explainSink) (total, rejected int, err error) {
+func explain(r io.Reader, topic, file string, recordTime time.Time, dec *profile.Decoder, sink explainSink) (total, rejected int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := br.ReadBytes('\n')
@@ -162,7 +161,7 @@ func explain(r io.Reader, topic, file string, recordTime time.Time, opts profile
 		if len(bytes.TrimSpace(line)) > 0 {
 			total++
 			origin := profile.Origin{Topic: topic, Partition: 0, Offset: int64(lineNo), Timestamp: recordTime}
-			ev, derr := profile.Decode(line, origin, opts)
+			ev, derr := dec.Decode(line, origin)
 			var rej *rejection
 			if derr != nil {
 				var pe *profile.Error

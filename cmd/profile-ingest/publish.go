@@ -56,14 +56,17 @@ func (c *publishCmd) Run() error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	defer cleanup()
-	opts := profile.Options{WorkspaceKey: "publish-check", UserAgent: buildinfo.UserAgent()}
+	dec, err := profile.NewDecoder(profile.Options{WorkspaceKey: "publish-check", UserAgent: buildinfo.UserAgent()})
+	if err != nil {
+		return err
+	}
 
 	// Pass 1: every line must be valid before anything is published (unless --allow-invalid).
 	if !c.AllowInvalid {
 		var invalid int
 		var problems []string
 		err := eachLine(files, func(name string, n int, line []byte) error {
-			if _, err := decodeLine(line, name, n, opts); err != nil {
+			if _, err := decodeLine(line, name, n, dec); err != nil {
 				invalid++
 				if len(problems) < 20 {
 					problems = append(problems, fmt.Sprintf("%s line %d: %v", name, n, err))
@@ -105,7 +108,7 @@ func (c *publishCmd) Run() error {
 	}
 	err = eachLine(files, func(name string, n int, line []byte) error {
 		key := bestEffortKey(line)
-		if ev, err := decodeLine(line, name, n, opts); err == nil {
+		if ev, err := decodeLine(line, name, n, dec); err == nil {
 			key = []byte(ev.DistinctID)
 		} else {
 			invalid++
@@ -131,8 +134,8 @@ func (c *publishCmd) Run() error {
 }
 
 // decodeLine checks one line as the worker will.
-func decodeLine(line []byte, name string, n int, opts profile.Options) (profile.Event, error) {
-	return profile.Decode(line, profile.Origin{Topic: name, Offset: int64(n), Timestamp: time.Unix(0, 0)}, opts)
+func decodeLine(line []byte, name string, n int, dec *profile.Decoder) (profile.Event, error) {
+	return dec.Decode(line, profile.Origin{Topic: name, Offset: int64(n), Timestamp: time.Unix(0, 0)})
 }
 
 // spoolStdin copies stdin ("-") to a temporary file, so that it can be read twice without

@@ -128,6 +128,12 @@ func newLogger(o config.Observability) (zerolog.Logger, error) {
 // runWorker wires the pipeline, runs it until ctx ends or the backfill is done, and prints a summary.
 func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summary *os.File) error {
 	limitMemory(cfg.Consumer.MaxInFlightBytes)
+	// The decoder's options are checked once, before anything starts: a fault fails the start
+	// (exit 2) instead of dead-lettering every record.
+	dec, err := profile.NewDecoder(profile.Options{WorkspaceKey: cfg.SuprSend.WorkspaceKey, UserAgent: buildinfo.UserAgent()})
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("config: suprsend.workspace_key: %w", err)}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -149,8 +155,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	}
 	defer dead.Close()
 
-	opts := profile.Options{WorkspaceKey: cfg.SuprSend.WorkspaceKey, UserAgent: buildinfo.UserAgent()}
-	decode := func(v []byte, o profile.Origin) (profile.Event, error) { return profile.Decode(v, o, opts) }
+	decode := dec.Decode
 	wcfg := consumer.Default()
 	wcfg.Brokers, wcfg.Topics, wcfg.GroupID = cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID
 	wcfg.Dialer, wcfg.Transport = dialer, transport

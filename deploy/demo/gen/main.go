@@ -1,7 +1,8 @@
 // Command gen writes the demo's sample profile history (deploy/demo/sample-history.jsonl): one
 // mutation message (schema v1) per line, for a few dozen users over a year, using every operation
 // of the seed, with a few bad messages among them. It is deterministic: the same flags give the
-// same file.
+// same file. -size pads every good message with set operations to at least that many bytes (the
+// benchmark's large-record scenario).
 //
 //	go run ./deploy/demo/gen -n 5000 -users 40 > deploy/demo/sample-history.jsonl
 package main
@@ -23,7 +24,12 @@ func main() {
 	n := flag.Int("n", 5000, "messages to write")
 	users := flag.Int("users", 40, "distinct users")
 	seed := flag.Uint64("seed", 42, "random seed")
+	size := flag.Int("size", 0, "pad each good message with set operations to at least this many bytes (at most 9000)")
 	flag.Parse()
+	if *size < 0 || *size > 9000 {
+		fmt.Fprintf(os.Stderr, "gen: -size %d: must be 0 to 9000 (the event must stay under the 10240-byte limit)\n", *size)
+		os.Exit(2)
+	}
 	rng := rand.New(rand.NewPCG(*seed, *seed))
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
@@ -47,6 +53,9 @@ func main() {
 		line, err := json.Marshal(msg)
 		if err != nil {
 			panic(err)
+		}
+		if len(line) < *size {
+			line = pad(msg, line, *size, i)
 		}
 		fmt.Fprintln(out, string(line))
 	}
@@ -120,6 +129,31 @@ func operations(rng *rand.Rand, u, i int) []op {
 		ops = append(ops, all[rng.IntN(len(all))]())
 	}
 	return ops
+}
+
+// pad adds set operations of nested attributes to msg until its JSON is at least size bytes.
+func pad(msg map[string]any, line []byte, size, i int) []byte {
+	ops := msg["operations"].([]op)
+	for k := 0; len(line) < size; {
+		for short := size - len(line); short > 0; k++ {
+			o := op{"set": map[string]any{fmt.Sprintf("attr_%03d", k): map[string]any{
+				"label": fmt.Sprintf("attribute %d of record %d", k, i), "score": k * 7, "tags": []string{"alpha", "beta", "gamma"},
+				"nested": map[string]any{"enabled": k%2 == 0, "note": strings.Repeat("x", 40)},
+			}}}
+			b, err := json.Marshal(o)
+			if err != nil {
+				panic(err)
+			}
+			ops = append(ops, o)
+			short -= len(b) + 1
+		}
+		msg["operations"] = ops
+		var err error
+		if line, err = json.Marshal(msg); err != nil {
+			panic(err)
+		}
+	}
+	return line
 }
 
 // badMessages are what a careless upstream might publish; each must be dead-lettered with a reason.

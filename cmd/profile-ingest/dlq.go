@@ -44,12 +44,13 @@ type kafkaFlags struct {
 // cluster loads the config file, applies --brokers, reads the SASL password and returns the
 // config with the dialer and transport that carry its TLS and SASL settings.
 func (f *kafkaFlags) cluster(cmd string) (config.Config, *kafka.Dialer, *kafka.Transport, error) {
-	cfg, err := config.Load(f.Config)
+	cfg, src, err := config.LoadFile(f.Config)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
 	if len(f.Brokers) > 0 {
 		cfg.Kafka.Brokers = f.Brokers
+		src.Flags = map[string]string{"kafka.brokers": "--brokers"}
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		return cfg, nil, nil, fmt.Errorf("%s: --brokers: name at least one broker", cmd)
@@ -57,7 +58,7 @@ func (f *kafkaFlags) cluster(cmd string) (config.Config, *kafka.Dialer, *kafka.T
 	if err := cfg.ReadSecrets(); err != nil {
 		return cfg, nil, nil, err
 	}
-	if err := cfg.Kafka.SASL.Validate(); err != nil {
+	if err := src.Locate(cfg.Kafka.ValidateConnection()); err != nil {
 		return cfg, nil, nil, err
 	}
 	dialer, transport, err := kafkaDialer(cfg.Kafka)

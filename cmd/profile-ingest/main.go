@@ -26,6 +26,7 @@ type cli struct {
 	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
 	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
+	Config  configCmd  `cmd:"" help:"Check a configuration offline: config check --config F."`
 	Version versionCmd `cmd:"" help:"Print the version and user agent."`
 }
 

@@ -160,3 +160,61 @@ func TestConfigCheck(t *testing.T) {
 		}
 	})
 }
+
+// exitTableHead is the first line of the exit-code table every --help ends with.
+const exitTableHead = "Exit status (the same table for every command):"
+
+// TestExitCodesAndHelp: every command's --help, and `help <command>`, end with the one exit-code
+// table; a missing input file is exit 2 for explain and publish alike, with nothing published;
+// a negative --partitions is refused (2), not ignored.
+func TestExitCodesAndHelp(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	for _, cmd := range [][]string{{}, {"run"}, {"explain"}, {"publish"}, {"config", "check"}, {"dlq", "inspect"}, {"dlq", "replay"}, {"version"}} {
+		for _, args := range [][]string{append(append([]string{}, cmd...), "--help"), append([]string{"help"}, cmd...)} {
+			p := Start(t, nil, bin, args...)
+			if code := p.Wait(time.Minute); code != 0 {
+				t.Errorf("%s: exit %d, want 0\n%s", strings.Join(args, " "), code, p.Output())
+			}
+			for _, w := range []string{exitTableHead, "  2  bad flags, configuration or input file", "  4  run: the shutdown drain"} {
+				if !strings.Contains(p.Output(), w) {
+					t.Errorf("%s does not end with the exit table (%q):\n%s", strings.Join(args, " "), w, p.Output())
+				}
+			}
+		}
+	}
+	if p := Start(t, nil, bin, "help", "no-such-command"); p.Wait(time.Minute) != 2 {
+		t.Errorf("help of a command that does not exist: want exit 2\n%s", p.Output())
+	}
+
+	topic := NewTopic(t, brokers, 1)
+	good := writeFile(t, "good.jsonl", `{"distinct_id":"u-1","operations":[{"set":{"n":1}}]}`+"\n")
+	missing := filepath.Join(t.TempDir(), "missing.jsonl")
+	for _, args := range [][]string{
+		{"explain", good, missing},
+		{"publish", "--brokers", strings.Join(brokers, ","), "--topic", topic, good, missing},
+		{"publish", "--brokers", strings.Join(brokers, ","), "--topic", topic, "--allow-invalid", good, missing},
+	} {
+		p := Start(t, nil, bin, args...)
+		if code := p.Wait(time.Minute); code != 2 {
+			t.Errorf("%s with a missing file: exit %d, want 2\n%s", args[0], code, p.Output())
+		}
+		if !strings.Contains(p.Output(), missing+": no such file or directory") {
+			t.Errorf("%s does not name the missing file:\n%s", args[0], p.Output())
+		}
+		if strings.Contains(p.Output(), `"line":1`) {
+			t.Errorf("%s explained the good file before refusing the missing one:\n%s", args[0], p.Output())
+		}
+	}
+	if n := len(ReadAll(t, brokers, topic)); n != 0 {
+		t.Errorf("%d records published by a command refused for a missing file", n)
+	}
+	fresh := UniqueName(t, "t")
+	p := Start(t, nil, bin, "publish", "--brokers", strings.Join(brokers, ","), "--topic", fresh, "--partitions=-3", good)
+	if code := p.Wait(time.Minute); code != 2 || !strings.Contains(p.Output(), "--partitions -3: must be positive") {
+		t.Errorf("--partitions=-3: exit %d, want 2 naming the flag\n%s", code, p.Output())
+	}
+	if topicExists(t, brokers, fresh) {
+		t.Errorf("--partitions=-3 created %s", fresh)
+	}
+}

@@ -28,6 +28,7 @@ type cli struct {
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
 	Config  configCmd  `cmd:"" help:"Check a configuration offline: config check --config F."`
 	Version versionCmd `cmd:"" help:"Print the version and user agent."`
+	Help    helpCmd    `cmd:"" help:"Show help for a command: help [command…] is [command…] --help."`
 }
 
 type versionCmd struct{}
@@ -43,6 +44,7 @@ func main() {
 		kong.Name("profile-ingest"),
 		kong.Description("Keeps SuprSend user profiles in sync with profile mutations on Kafka."),
 		kong.UsageOnError(),
+		kong.Help(printHelp),
 		kong.Exit(func(code int) { os.Exit(code) }),
 	)
 	if err != nil {

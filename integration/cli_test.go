@@ -10,10 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/hubsim"
 )
 
 // topicExists asks the brokers whether topic exists.
@@ -216,5 +219,240 @@ func TestExitCodesAndHelp(t *testing.T) {
 	}
 	if topicExists(t, brokers, fresh) {
 		t.Errorf("--partitions=-3 created %s", fresh)
+	}
+}
+
+// groupStatus runs `status --json` and decodes it.
+type statusJSON struct {
+	Group   string
+	State   string
+	Members []struct {
+		ID         string
+		ClientID   string `json:"client_id"`
+		Partitions []string
+	}
+	Partitions []struct {
+		Topic                 string
+		Partition             int
+		Member                string
+		Committed, Start, End int64
+		Lag                   int64
+		NextTimestamp         *time.Time `json:"next_timestamp"`
+		LagSeconds            float64    `json:"lag_seconds"`
+	}
+	Totals struct {
+		Partitions, Uncommitted int
+		Lag                     int64
+		MaxLagSeconds           float64 `json:"max_lag_seconds"`
+	}
+}
+
+func groupStatus(t *testing.T, bin string, brokers []string, group, topic string) statusJSON {
+	t.Helper()
+	p := Start(t, nil, bin, "status", "--brokers", strings.Join(brokers, ","), "--group", group, "--topic", topic, "--json")
+	if code := p.Wait(time.Minute); code != 0 {
+		t.Fatalf("status exit %d\n%s", code, p.Output())
+	}
+	var st statusJSON
+	if err := json.Unmarshal([]byte(p.Output()), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, p.Output())
+	}
+	return st
+}
+
+// commitAsAdmin commits offsets for group from outside it, as an admin tool does.
+func commitAsAdmin(t *testing.T, brokers []string, group, topic string, offsets map[int]int64) {
+	t.Helper()
+	req := &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{}}
+	for p, o := range offsets {
+		req.Topics[topic] = append(req.Topics[topic], kafka.OffsetCommit{Partition: p, Offset: o})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Client(brokers).OffsetCommit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				t.Fatal(p.Error)
+			}
+		}
+	}
+}
+
+// historyTopic writes n records per user with record times a minute apart from base and
+// returns them as read back (partition, offset, time).
+func historyTopic(t *testing.T, brokers []string, n int, base time.Time) (string, []kafka.Message) {
+	t.Helper()
+	topic := NewTopic(t, brokers, 2)
+	var msgs []kafka.Message
+	for i := range n {
+		id := fmt.Sprintf("u-%d", i%7)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Time: base.Add(time.Duration(i) * time.Minute),
+			Value: fmt.Appendf(nil, `{"distinct_id":%q,"operations":[{"set":{"n":%d}}]}`, id, i)})
+	}
+	Produce(t, brokers, topic, msgs...)
+	return topic, ReadAll(t, brokers, topic)
+}
+
+// recordAt finds the record at partition/offset.
+func recordAt(t *testing.T, recs []kafka.Message, partition int, offset int64) kafka.Message {
+	t.Helper()
+	for _, r := range recs {
+		if r.Partition == partition && r.Offset == offset {
+			return r
+		}
+	}
+	t.Fatalf("no record at %d/%d", partition, offset)
+	return kafka.Message{}
+}
+
+// TestStatus: `status` reads a group's state from the brokers alone: per partition the
+// committed offset, the end, the lag in records and in time (from the timestamp of the next
+// record the group would consume), totals; and, while a real worker runs, its member and the
+// partitions it holds.
+func TestStatus(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	base := time.Now().Add(-48 * time.Hour).Truncate(time.Millisecond)
+	topic, recs := historyTopic(t, brokers, 40, base)
+	end := EndOffsets(t, brokers, topic)
+	if end[0] < 4 || end[1] < 1 {
+		t.Fatalf("the keys did not spread over both partitions: %v", end)
+	}
+	group := UniqueName(t, "g")
+	commitAsAdmin(t, brokers, group, topic, map[int]int64{0: 3})
+
+	st := groupStatus(t, bin, brokers, group, topic)
+	if len(st.Members) != 0 || len(st.Partitions) != 2 {
+		t.Fatalf("status: %+v", st)
+	}
+	p0, p1 := st.Partitions[0], st.Partitions[1]
+	next := recordAt(t, recs, 0, 3).Time
+	if p0.Committed != 3 || p0.End != end[0] || p0.Lag != end[0]-3 || p0.NextTimestamp == nil || !p0.NextTimestamp.Equal(next) {
+		t.Errorf("partition 0: %+v; want committed 3, end %d, lag %d, next record written %s", p0, end[0], end[0]-3, next)
+	}
+	if p0.LagSeconds < time.Since(next).Seconds()-600 || p0.LagSeconds > time.Since(next).Seconds() {
+		t.Errorf("partition 0: lag %.0fs; the next record was written %.0fs ago", p0.LagSeconds, time.Since(next).Seconds())
+	}
+	first1 := recordAt(t, recs, 1, 0).Time
+	if p1.Committed != -1 || p1.Lag != end[1] || p1.NextTimestamp == nil || !p1.NextTimestamp.Equal(first1) {
+		t.Errorf("partition 1 without a commit: %+v; want committed -1, lag %d from the log start, next %s", p1, end[1], first1)
+	}
+	if st.Totals.Lag != p0.Lag+p1.Lag || st.Totals.Partitions != 2 || st.Totals.Uncommitted != 1 ||
+		st.Totals.MaxLagSeconds != max(p0.LagSeconds, p1.LagSeconds) {
+		t.Errorf("totals %+v do not add up", st.Totals)
+	}
+	text := Start(t, nil, bin, "status", "--brokers", strings.Join(brokers, ","), "--group", group, "--topic", topic)
+	if code := text.Wait(time.Minute); code != 0 || !strings.Contains(text.Output(), fmt.Sprintf("total: 2 partitions, lag %d records", st.Totals.Lag)) {
+		t.Errorf("status table: exit %d\n%s", code, text.Output())
+	}
+
+	// A running worker: its member holds both partitions; it consumes everything, and the lag
+	// reaches 0.
+	hub, url := newInProcessHubsim(t, hubsim.Faults{})
+	w := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url)...)
+	Eventually(t, 2*time.Minute, "status shows the worker's member holding both partitions, lag 0", func() bool {
+		st = groupStatus(t, bin, brokers, group, topic)
+		return len(st.Members) == 1 && len(st.Members[0].Partitions) == 2 && st.Totals.Lag == 0 &&
+			st.Partitions[0].Member == st.Members[0].ID && st.Partitions[1].Member == st.Members[0].ID
+	})
+	if st.State != "Stable" || st.Partitions[0].NextTimestamp != nil || st.Totals.MaxLagSeconds != 0 {
+		t.Errorf("caught up: %+v", st)
+	}
+	if got := hub.Stats().EventsApplied; got != int64(len(recs)-3) {
+		t.Errorf("the worker applied %d events, want the %d after the commit", got, len(recs)-3)
+	}
+	w.Signal(syscall.SIGTERM)
+	if code := w.Wait(time.Minute); code != 0 {
+		t.Fatalf("worker exit %d", code)
+	}
+}
+
+// TestOffsetsReset: `offsets reset` prints before/after per partition and commits only with
+// --execute; it moves to the start, the end, a time, or one partition's offset; while a real
+// worker is a member it refuses, naming the member, and commits nothing; once the worker has
+// stopped, a reset to a time makes the group replay from there.
+func TestOffsetsReset(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	base := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	topic, recs := historyTopic(t, brokers, 40, base)
+	end := EndOffsets(t, brokers, topic)
+	group := UniqueName(t, "g")
+	commitAsAdmin(t, brokers, group, topic, map[int]int64{0: 2, 1: 1})
+	reset := func(args ...string) (int, string) {
+		p := Start(t, nil, bin, append([]string{"offsets", "reset", "--brokers", strings.Join(brokers, ","), "--group", group, "--topic", topic}, args...)...)
+		code := p.Wait(time.Minute)
+		return code, p.Output()
+	}
+	committed := func() map[int]int64 { return CommittedOffsets(t, brokers, group, topic) }
+	same := func(a, b map[int]int64) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
+
+	code, out := reset("--to-earliest")
+	if code != 0 || !strings.Contains(out, "dry run: nothing committed") || !same(committed(), map[int]int64{0: 2, 1: 1}) {
+		t.Fatalf("a dry run: exit %d, committed %v\n%s", code, committed(), out)
+	}
+	if !strings.Contains(out, fmt.Sprintf("%s  0          2       0      -2", topic)) {
+		t.Errorf("the dry run does not print before/after/move of partition 0:\n%s", out)
+	}
+	if code, out = reset("--to-earliest", "--execute"); code != 0 || !same(committed(), map[int]int64{0: 0, 1: 0}) {
+		t.Errorf("--to-earliest --execute: exit %d, committed %v\n%s", code, committed(), out)
+	}
+	if code, out = reset("--to-latest", "--execute"); code != 0 || !same(committed(), end) {
+		t.Errorf("--to-latest --execute: exit %d, committed %v, want %v\n%s", code, committed(), end, out)
+	}
+	if code, out = reset("--to-offset", "1:1", "--execute"); code != 0 || !same(committed(), map[int]int64{0: end[0], 1: 1}) {
+		t.Errorf("--to-offset 1:1: exit %d, committed %v; only partition 1 moves\n%s", code, committed(), out)
+	}
+	for _, bad := range [][]string{{"--to-offset", "1:99999", "--execute"}, {"--to-offset", "7:0"}, {"--to-earliest", "--to-latest"}, {"--to-time", "yesterday"}, {"--dry-run", "--execute", "--to-latest"}} {
+		if code, out := reset(bad...); code != 2 {
+			t.Errorf("offsets reset %s: exit %d, want 2\n%s", strings.Join(bad, " "), code, out)
+		}
+	}
+
+	// Records written at or after from: 20 minutes into the history.
+	from := base.Add(20 * time.Minute)
+	want := map[int]int64{}
+	for _, r := range recs {
+		if o, ok := want[r.Partition]; !r.Time.Before(from) && (!ok || r.Offset < o) {
+			want[r.Partition] = r.Offset
+		}
+	}
+	hub, url := newInProcessHubsim(t, hubsim.Faults{})
+	w := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url)...)
+	Eventually(t, 2*time.Minute, "the worker joins the group", func() bool {
+		return len(groupStatus(t, bin, brokers, group, topic).Members) == 1
+	})
+	member := groupStatus(t, bin, brokers, group, topic).Members[0].ID
+	before := committed()
+	code, out = reset("--to-time", from.Format(time.RFC3339), "--execute")
+	if code != 1 || !strings.Contains(out, "has 1 members: "+member) {
+		t.Errorf("a reset while a worker runs: exit %d, want 1 naming the member %s\n%s", code, member, out)
+	}
+	if !same(committed(), before) {
+		t.Errorf("a refused reset moved the offsets: %v, was %v", committed(), before)
+	}
+	code, out = reset("--to-time", from.Format(time.RFC3339))
+	if code != 0 || !strings.Contains(out, "dry run: --execute would be refused now") {
+		t.Errorf("a dry run while a worker runs: exit %d\n%s", code, out)
+	}
+	w.Signal(syscall.SIGTERM)
+	if code := w.Wait(time.Minute); code != 0 {
+		t.Fatalf("worker exit %d", code)
+	}
+	Eventually(t, time.Minute, "the group is empty", func() bool { return len(groupStatus(t, bin, brokers, group, topic).Members) == 0 })
+	if code, out = reset("--to-time", from.Format(time.RFC3339), "--execute"); code != 0 || !same(committed(), want) {
+		t.Fatalf("--to-time %s --execute: exit %d, committed %v, want %v\n%s", from.Format(time.RFC3339), code, committed(), want, out)
+	}
+	applied := hub.Stats().EventsApplied + hub.Stats().Duplicates
+	w = Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--stop-at-end")...)
+	if code := w.Wait(2 * time.Minute); code != 0 {
+		t.Fatalf("replaying worker exit %d", code)
+	}
+	if got, n := hub.Stats().EventsApplied+hub.Stats().Duplicates-applied, int64(len(recs)-20); got != n {
+		t.Errorf("after the reset the worker sent %d events, want the %d written from %s on", got, n, from)
 	}
 }

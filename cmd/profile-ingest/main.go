@@ -27,6 +27,8 @@ type cli struct {
 	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
 	Config  configCmd  `cmd:"" help:"Check a configuration offline: config check --config F."`
+	Status  statusCmd  `cmd:"" help:"A consumer group's members, committed offsets, end offsets and lag (records and time), read from the brokers without a running worker."`
+	Offsets offsetsCmd `cmd:"" help:"Move a stopped consumer group's committed offsets: offsets reset (dry run unless --execute)."`
 	Version versionCmd `cmd:"" help:"Print the version and user agent."`
 	Help    helpCmd    `cmd:"" help:"Show help for a command: help [command…] is [command…] --help."`
 }

@@ -75,8 +75,10 @@ func ReplayCount(headers []kafka.Header) int {
 	return 0
 }
 
-// message builds the dead-letter message for r, with the error text already redacted.
-func (r Record) message(workerVersion, host, errText string) kafka.Message {
+// Message is the dead-letter record r becomes, with the error text already redacted: its key
+// and value unchanged, this package's headers, then the original's. It is the header contract
+// package dlq/tools reads back.
+func (r Record) Message(workerVersion, host, errText string) kafka.Message {
 	h := make([]kafka.Header, 0, 14+len(r.Headers))
 	add := func(k, v string) { h = append(h, kafka.Header{Key: k, Value: []byte(v)}) }
 	add(HeaderReason, r.Reason)
@@ -85,10 +87,10 @@ func (r Record) message(workerVersion, host, errText string) kafka.Message {
 	add(HeaderOriginTopic, r.Origin.Topic)
 	add(HeaderOriginPartition, strconv.Itoa(r.Origin.Partition))
 	add(HeaderOriginOffset, strconv.FormatInt(r.Origin.Offset, 10))
-	add(HeaderOriginTimestamp, formatTime(r.Origin.Timestamp))
+	add(HeaderOriginTimestamp, FormatTime(r.Origin.Timestamp))
 	add(HeaderAttempts, strconv.Itoa(r.Attempts))
-	add(HeaderFirstFailure, formatTime(r.FirstFailure))
-	add(HeaderLastFailure, formatTime(r.LastFailure))
+	add(HeaderFirstFailure, FormatTime(r.FirstFailure))
+	add(HeaderLastFailure, FormatTime(r.LastFailure))
 	add(HeaderWorkerVersion, workerVersion)
 	add(HeaderWorkerHost, host)
 	add(HeaderReplayCount, strconv.Itoa(ReplayCount(r.Headers)))
@@ -103,7 +105,8 @@ func (r Record) message(workerVersion, host, errText string) kafka.Message {
 	return kafka.Message{Key: r.Key, Value: r.Value, Headers: h}
 }
 
-func formatTime(t time.Time) string {
+// FormatTime writes a time as the dead-letter headers carry it: RFC 3339 in UTC with milliseconds; "" for the zero time.
+func FormatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/config"
-	"github.com/profile-ingest/profile-ingest/dlq"
+	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
 )
@@ -79,7 +79,7 @@ type dlqFilterFlags struct {
 }
 
 // open resolves the cluster and the topic and returns a scanner of it.
-func (f *dlqTopicFlags) open(cmd string) (*dlq.Scanner, error) {
+func (f *dlqTopicFlags) open(cmd string) (*dlqtools.Scanner, error) {
 	cfg, dialer, transport, err := f.cluster(cmd)
 	if err != nil {
 		return nil, err
@@ -88,13 +88,13 @@ func (f *dlqTopicFlags) open(cmd string) (*dlq.Scanner, error) {
 	if strings.TrimSpace(topic) == "" {
 		return nil, fmt.Errorf("%s: --topic: name the dead-letter topic (or give --config with kafka.topics or dlq.topic)", cmd)
 	}
-	return dlq.NewScanner(cfg.Kafka.Brokers, topic, dlq.WithConnection(dialer, transport))
+	return dlqtools.NewScanner(cfg.Kafka.Brokers, topic, dlqtools.WithConnection(dialer, transport))
 }
 
 // filter parses the filter flags; strict refuses reasons this worker never writes (a typo in a
 // replay would otherwise move the cursor past everything).
-func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.Writer) (dlq.Filter, error) {
-	var out dlq.Filter
+func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.Writer) (dlqtools.Filter, error) {
+	var out dlqtools.Filter
 	for _, r := range f.Reason {
 		r = strings.TrimSpace(r)
 		if r == "" {
@@ -173,8 +173,8 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	var sum dlq.Summary
-	each := func(e dlq.Entry) error {
+	var sum dlqtools.Summary
+	each := func(e dlqtools.Entry) error {
 		if c.Summary {
 			sum.Add(e)
 			return nil
@@ -187,7 +187,7 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 		return out.WriteByte('\n')
 	}
 	p := newProgress(stderr, cmd)
-	st, err := s.Inspect(ctx, f, c.Limit, each, func(st dlq.ScanStats) {
+	st, err := s.Inspect(ctx, f, c.Limit, each, func(st dlqtools.ScanStats) {
 		p.maybe(func() string { return fmt.Sprintf("read %d of %d records, %d match", st.Read, st.Total, st.Matched) })
 	})
 	if err != nil {
@@ -203,7 +203,7 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 const topOrigins = 10
 
 // writeSummary prints the --summary tables.
-func writeSummary(w io.Writer, topic string, s *dlq.Summary, st dlq.ScanStats) {
+func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.ScanStats) {
 	fmt.Fprintf(w, "%s: %d dead letters match (of %d read)\n", topic, s.Total, st.Read)
 	if s.Total == 0 {
 		return
@@ -211,7 +211,7 @@ func writeSummary(w io.Writer, topic string, s *dlq.Summary, st dlq.ScanStats) {
 	fmt.Fprintf(w, "oldest failure %s, newest %s\n\n", fmtTime(s.OldestFailure), fmtTime(s.NewestFailure))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT")
-	for _, kv := range byCount(s.ByReason, func(a, b dlq.ReasonStatus) int {
+	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	}) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n)
@@ -296,10 +296,10 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 	if c.To == s.Topic() {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --to %s is the dead-letter topic itself", cmd, c.To)}
 	}
-	rc := dlq.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
+	rc := dlqtools.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
 	rc.To, rc.MaxReplays, rc.DryRun, rc.BatchRecords = c.To, c.MaxReplays, c.DryRun, c.BatchSize
 	p := newProgress(stderr, cmd)
-	r, err := dlq.NewReplayer(s, rc, dlq.WithProgress(func(pr dlq.Progress) {
+	r, err := dlqtools.NewReplayer(s, rc, dlqtools.WithProgress(func(pr dlqtools.Progress) {
 		p.maybe(func() string {
 			return fmt.Sprintf("read %d of %d records: replayed %d, skipped %d by filter, %d by replay limit",
 				pr.Read, pr.Total, pr.Replayed, pr.SkippedFilter, pr.SkippedLimit)
@@ -313,7 +313,7 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 	if err == nil || rep.Replayed+rep.SkippedFilter+rep.SkippedLimit > 0 {
 		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
 	}
-	if errors.Is(err, dlq.ErrMissingDestination) {
+	if errors.Is(err, dlqtools.ErrMissingDestination) {
 		err = fmt.Errorf("%w; create the topic, or pass --to TOPIC", err)
 	}
 	if err != nil {
@@ -332,7 +332,7 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 }
 
 // writeReplayReport prints the histogram, the loop-guarded records and the final summary line.
-func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.ReplayReport) {
+func writeReplayReport(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep *dlqtools.ReplayReport) {
 	mode := ""
 	if rc.DryRun {
 		mode = " (dry run: nothing published, nothing committed)"
@@ -340,11 +340,11 @@ func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.
 	fmt.Fprintf(w, "replay of %s by group %s%s\n", topic, rc.Group, mode)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REASON\tSTATUS\tREPLAYED\tSKIPPED BY FILTER\tSKIPPED BY REPLAY LIMIT")
-	rows := make([]dlq.ReasonStatus, 0, len(rep.ByStatus))
+	rows := make([]dlqtools.ReasonStatus, 0, len(rep.ByStatus))
 	for k := range rep.ByStatus {
 		rows = append(rows, k)
 	}
-	slices.SortFunc(rows, func(a, b dlq.ReasonStatus) int {
+	slices.SortFunc(rows, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	})
 	for _, k := range rows {
@@ -374,7 +374,7 @@ func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.
 	if rc.DryRun {
 		verb = "dry run: would replay"
 	}
-	perReason := func(get func(*dlq.Counts) int, unread int64) string {
+	perReason := func(get func(*dlqtools.Counts) int, unread int64) string {
 		var parts []string
 		for _, kv := range byCount(rep.ByReason, cmp.Compare[string]) {
 			if n := get(rep.ByReason[kv.k]); n > 0 {
@@ -390,9 +390,9 @@ func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.
 		return " (" + strings.Join(parts, ", ") + ")"
 	}
 	fmt.Fprintf(w, "%s %d%s, skipped by filter %d%s, skipped by replay limit %d%s\n",
-		verb, rep.Replayed, perReason(func(c *dlq.Counts) int { return c.Replayed }, 0),
-		rep.SkippedFilter, perReason(func(c *dlq.Counts) int { return c.SkippedFilter }, rep.Unread),
-		rep.SkippedLimit, perReason(func(c *dlq.Counts) int { return c.SkippedLimit }, 0))
+		verb, rep.Replayed, perReason(func(c *dlqtools.Counts) int { return c.Replayed }, 0),
+		rep.SkippedFilter, perReason(func(c *dlqtools.Counts) int { return c.SkippedFilter }, rep.Unread),
+		rep.SkippedLimit, perReason(func(c *dlqtools.Counts) int { return c.SkippedLimit }, 0))
 }
 
 type kv[K comparable] struct {
@@ -400,16 +400,16 @@ type kv[K comparable] struct {
 	n int
 }
 
-// byCount orders m by count, largest first, then by key. Values are ints or *dlq.Counts (by
+// byCount orders m by count, largest first, then by key. Values are ints or *dlqtools.Counts (by
 // Replayed).
-func byCount[K comparable, V int | *dlq.Counts](m map[K]V, byKey func(a, b K) int) []kv[K] {
+func byCount[K comparable, V int | *dlqtools.Counts](m map[K]V, byKey func(a, b K) int) []kv[K] {
 	out := make([]kv[K], 0, len(m))
 	for k, v := range m {
 		var n int
 		switch v := any(v).(type) {
 		case int:
 			n = v
-		case *dlq.Counts:
+		case *dlqtools.Counts:
 			n = v.Replayed + v.SkippedFilter + v.SkippedLimit
 		}
 		out = append(out, kv[K]{k, n})

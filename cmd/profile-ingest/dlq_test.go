@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/profile-ingest/profile-ingest/dlq"
+	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -98,18 +99,18 @@ func TestInspectWarnsOfAnUnknownReason(t *testing.T) {
 }
 
 func TestWriteSummary(t *testing.T) {
-	var s dlq.Summary
-	add := func(n int, e dlq.Entry) {
+	var s dlqtools.Summary
+	add := func(n int, e dlqtools.Entry) {
 		for range n {
 			s.Add(e)
 		}
 	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	add(3, dlq.Entry{Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
-	add(1, dlq.Entry{Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
-	add(2, dlq.Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
+	add(3, dlqtools.Entry{Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
+	add(1, dlqtools.Entry{Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
+	add(2, dlqtools.Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
 	var out bytes.Buffer
-	writeSummary(&out, "profiles.dlq", &s, dlq.ScanStats{Read: 9})
+	writeSummary(&out, "profiles.dlq", &s, dlqtools.ScanStats{Read: 9})
 	want := `profiles.dlq: 6 dead letters match (of 9 read)
 oldest failure 2026-03-01T10:00:00.000Z, newest 2026-03-01T11:00:00.000Z
 
@@ -134,21 +135,21 @@ REPLAYED BEFORE  COUNT
 // The dry-run histogram: by reason and status, by destination, the loop-guarded records by
 // name, and one final line with the three counts per reason.
 func TestWriteReplayReportDryRun(t *testing.T) {
-	rep := &dlq.ReplayReport{
-		Counts: dlq.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1}, Unread: 1,
-		ByReason: map[string]*dlq.Counts{
+	rep := &dlqtools.ReplayReport{
+		Counts: dlqtools.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1}, Unread: 1,
+		ByReason: map[string]*dlqtools.Counts{
 			"rejected":     {Replayed: 4, SkippedLimit: 1},
 			"invalid_json": {SkippedFilter: 2},
 		},
-		ByStatus: map[dlq.ReasonStatus]*dlq.Counts{
+		ByStatus: map[dlqtools.ReasonStatus]*dlqtools.Counts{
 			{Reason: "rejected", Status: 400}:   {Replayed: 4, SkippedLimit: 1},
 			{Reason: "invalid_json", Status: 0}: {SkippedFilter: 2},
 		},
-		ByDestination: map[string]*dlq.Counts{"profiles": {Replayed: 4}},
-		Guarded:       []dlq.Entry{{Partition: 0, Offset: 17, Key: []byte("u-9"), Reason: "rejected", ReplayCount: 3}},
+		ByDestination: map[string]*dlqtools.Counts{"profiles": {Replayed: 4}},
+		Guarded:       []dlqtools.Entry{{Partition: 0, Offset: 17, Key: []byte("u-9"), Reason: "rejected", ReplayCount: 3}},
 	}
 	var out bytes.Buffer
-	rc := dlq.DefaultReplay("profiles.dlq.replay")
+	rc := dlqtools.DefaultReplay("profiles.dlq.replay")
 	rc.DryRun = true
 	writeReplayReport(&out, "profiles.dlq", rc, rep)
 	want := `replay of profiles.dlq by group profiles.dlq.replay (dry run: nothing published, nothing committed)

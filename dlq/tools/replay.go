@@ -1,4 +1,4 @@
-package dlq
+package tools
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
 )
 
 // ReplayConfig configures a Replayer.
@@ -55,22 +57,22 @@ func (c ReplayConfig) Validate() error {
 }
 
 // ReplayMessage returns the record that replays dead letter m to topic: the same key and value,
-// the original record's headers, none of this package's but HeaderReplayCount, set to the dead
-// letter's count + 1, and HeaderInsertID, and the original record's timestamp (a message without
+// the original record's headers, none of this package's but dlq.HeaderReplayCount, set to the dead
+// letter's count + 1, and dlq.HeaderInsertID, and the original record's timestamp (a message without
 // a "time" takes its event time from it), when the dead letter carries one.
 func ReplayMessage(m kafka.Message, topic string) kafka.Message {
 	h := make([]kafka.Header, 0, len(m.Headers))
-	h = append(h, kafka.Header{Key: HeaderReplayCount, Value: []byte(strconv.Itoa(ReplayCount(m.Headers) + 1))})
-	if id, ok := Header(m.Headers, HeaderInsertID); ok {
-		h = append(h, kafka.Header{Key: HeaderInsertID, Value: []byte(id)})
+	h = append(h, kafka.Header{Key: dlq.HeaderReplayCount, Value: []byte(strconv.Itoa(dlq.ReplayCount(m.Headers) + 1))})
+	if id, ok := dlq.Header(m.Headers, dlq.HeaderInsertID); ok {
+		h = append(h, kafka.Header{Key: dlq.HeaderInsertID, Value: []byte(id)})
 	}
 	for _, x := range m.Headers {
-		if !IsOwnHeader(x.Key) {
+		if !dlq.IsOwnHeader(x.Key) {
 			h = append(h, x)
 		}
 	}
 	out := kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: h}
-	if v, ok := Header(m.Headers, HeaderOriginTimestamp); ok {
+	if v, ok := dlq.Header(m.Headers, dlq.HeaderOriginTimestamp); ok {
 		out.Time = parseTime(v)
 	}
 	return out
@@ -107,7 +109,7 @@ const MaxGuarded = 20
 type ReplayReport struct {
 	Counts                           // every record
 	Unread        int64              // offsets before Filter.Since, skipped without being read
-	ByReason      map[string]*Counts // by HeaderReason
+	ByReason      map[string]*Counts // by dlq.HeaderReason
 	ByStatus      map[ReasonStatus]*Counts
 	ByDestination map[string]*Counts // where replayed records go (or would); skipped ones are not here
 	Missing       map[string]int     // dry run: records whose destination topic does not exist ("" for no origin header)
@@ -354,7 +356,7 @@ func (r *Replayer) checkDestination(ctx context.Context, d decided) error {
 	where := fmt.Sprintf("dead letter %s/%d offset %d (key %q)", r.s.topic, d.e.Partition, d.e.Offset, d.e.Key)
 	switch d.dest {
 	case "":
-		return fmt.Errorf("dlq: replay: %s has no %s header and no destination topic was given: %w", where, HeaderOriginTopic, ErrMissingDestination)
+		return fmt.Errorf("dlq: replay: %s has no %s header and no destination topic was given: %w", where, dlq.HeaderOriginTopic, ErrMissingDestination)
 	case r.s.topic:
 		return fmt.Errorf("dlq: replay: %s names the dead-letter topic itself as its origin; refusing to loop", where)
 	}

@@ -1,4 +1,4 @@
-package dlq
+package tools
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
 
 	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
@@ -29,7 +31,7 @@ type Entry struct {
 	Reason        string
 	Error         string
 	Status        int
-	Origin        Origin
+	Origin        dlq.Origin
 	Attempts      int
 	FirstFailure  time.Time
 	LastFailure   time.Time
@@ -41,22 +43,22 @@ type Entry struct {
 
 // ParseEntry reads the dead letter m.
 func ParseEntry(m kafka.Message) Entry {
-	h := func(k string) string { v, _ := Header(m.Headers, k); return v }
+	h := func(k string) string { v, _ := dlq.Header(m.Headers, k); return v }
 	return Entry{
 		Partition: m.Partition, Offset: m.Offset, Time: m.Time,
 		Key: m.Key, Value: m.Value, Headers: m.Headers,
-		Reason: h(HeaderReason), Error: h(HeaderError), Status: atoi(h(HeaderStatus)),
-		Origin: Origin{
-			Topic: h(HeaderOriginTopic), Partition: atoi(h(HeaderOriginPartition)),
-			Offset: int64(atoi(h(HeaderOriginOffset))), Timestamp: parseTime(h(HeaderOriginTimestamp)),
+		Reason: h(dlq.HeaderReason), Error: h(dlq.HeaderError), Status: atoi(h(dlq.HeaderStatus)),
+		Origin: dlq.Origin{
+			Topic: h(dlq.HeaderOriginTopic), Partition: atoi(h(dlq.HeaderOriginPartition)),
+			Offset: int64(atoi(h(dlq.HeaderOriginOffset))), Timestamp: parseTime(h(dlq.HeaderOriginTimestamp)),
 		},
-		Attempts:      atoi(h(HeaderAttempts)),
-		FirstFailure:  parseTime(h(HeaderFirstFailure)),
-		LastFailure:   parseTime(h(HeaderLastFailure)),
-		ReplayCount:   ReplayCount(m.Headers),
-		InsertID:      h(HeaderInsertID),
-		WorkerVersion: h(HeaderWorkerVersion),
-		WorkerHost:    h(HeaderWorkerHost),
+		Attempts:      atoi(h(dlq.HeaderAttempts)),
+		FirstFailure:  parseTime(h(dlq.HeaderFirstFailure)),
+		LastFailure:   parseTime(h(dlq.HeaderLastFailure)),
+		ReplayCount:   dlq.ReplayCount(m.Headers),
+		InsertID:      h(dlq.HeaderInsertID),
+		WorkerVersion: h(dlq.HeaderWorkerVersion),
+		WorkerHost:    h(dlq.HeaderWorkerHost),
 	}
 }
 
@@ -102,11 +104,11 @@ type lineOrigin struct {
 // become U+FFFD); the value is included only when showValue is set.
 func (e Entry) MarshalLine(showValue bool) ([]byte, error) {
 	l := line{
-		Partition: e.Partition, Offset: e.Offset, Time: formatTime(e.Time), Key: string(e.Key),
+		Partition: e.Partition, Offset: e.Offset, Time: dlq.FormatTime(e.Time), Key: string(e.Key),
 		Reason: e.Reason, Status: e.Status, Error: e.Error,
 		Origin: lineOrigin{Topic: e.Origin.Topic, Partition: e.Origin.Partition, Offset: e.Origin.Offset,
-			Timestamp: formatTime(e.Origin.Timestamp)},
-		Attempts: e.Attempts, FirstFailure: formatTime(e.FirstFailure), LastFailure: formatTime(e.LastFailure),
+			Timestamp: dlq.FormatTime(e.Origin.Timestamp)},
+		Attempts: e.Attempts, FirstFailure: dlq.FormatTime(e.FirstFailure), LastFailure: dlq.FormatTime(e.LastFailure),
 		ReplayCount: e.ReplayCount, InsertID: e.InsertID, WorkerVersion: e.WorkerVersion, WorkerHost: e.WorkerHost,
 		ValueBytes: len(e.Value),
 	}
@@ -153,7 +155,7 @@ func (f Filter) Validate() error {
 		}
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return fmt.Errorf("dlq: Since %s must be before Until %s", formatTime(f.Since), formatTime(f.Until))
+		return fmt.Errorf("dlq: Since %s must be before Until %s", dlq.FormatTime(f.Since), dlq.FormatTime(f.Until))
 	}
 	for _, p := range f.Partitions {
 		if p < 0 {

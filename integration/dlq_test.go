@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -250,7 +251,7 @@ func TestDlqReplayStopsAtAMissingOriginTopic(t *testing.T) {
 	if code != 1 || !strings.Contains(out, missing+" (1 records)") {
 		t.Errorf("dry run: exit %d, want 1 naming %s:\n%s", code, missing, out)
 	}
-	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--batch-size", "1")
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--batch-size", "1", "--yes")
 	if code != 1 || !strings.Contains(out, "destination topic "+missing+" of dead letter "+dead+"/0 offset 1") || !strings.Contains(out, "pass --to") {
 		t.Fatalf("replay: exit %d, want 1 naming %s and the record:\n%s", code, missing, out)
 	}
@@ -258,7 +259,7 @@ func TestDlqReplayStopsAtAMissingOriginTopic(t *testing.T) {
 		t.Errorf("committed %d, want 1: past a, not past b", c[0])
 	}
 	// --to sends the rest somewhere that exists; the run resumes at b.
-	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--to", origin)
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--to", origin, "--yes")
 	if code != 0 || !strings.Contains(out, "replayed 2 (rejected 2)") {
 		t.Fatalf("replay --to: exit %d, want 0 and 2 replayed:\n%s", code, out)
 	}
@@ -288,9 +289,9 @@ func TestDlqReplaysWithTheSameGroupDoNotOverlap(t *testing.T) {
 	group := dead + ".replay"
 
 	// One record per batch: a publish and a commit each, so the first replay runs for seconds.
-	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--batch-size", "1", "--brokers", strings.Join(brokers, ","))
+	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--batch-size", "1", "--yes", "--brokers", strings.Join(brokers, ","))
 	Eventually(t, time.Minute, "the first replay committing", func() bool { return CommittedOffsets(t, brokers, group, dead)[0] > 0 })
-	code, out := dlqRun(t, brokers, "replay", "--topic", dead)
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--yes")
 	if code != 1 || !strings.Contains(out, "group "+group+" has 1 members") || !strings.Contains(out, "another replay, or a consumer, uses it") {
 		t.Errorf("second replay: exit %d, want 1 and the group named in use:\n%s", code, out)
 	}
@@ -303,8 +304,108 @@ func TestDlqReplaysWithTheSameGroupDoNotOverlap(t *testing.T) {
 	if got := len(ReadAll(t, brokers, origin)); got != n {
 		t.Errorf("origin topic holds %d records, want each of the %d dead letters once", got, n)
 	}
-	code, out = dlqRun(t, brokers, "replay", "--topic", dead)
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--yes")
 	if code != 0 || !strings.Contains(out, "replayed 0, skipped by filter 0") {
 		t.Errorf("a replay after the first ended: exit %d, want 0 and nothing left:\n%s", code, out)
+	}
+}
+
+// TestDlqReplayAsksFirst: a replay of everything, or of a reason that cannot succeed unchanged,
+// prints the dry run's numbers and what will only be dead-lettered again, and without a "y"
+// publishes and commits nothing (exit 2); --reason rejected does not ask; --yes replays.
+func TestDlqReplayAsksFirst(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	deadLetters(t, brokers, dead,
+		failed(origin, "a", "rejected", 400, 0, now, 1),
+		failed(origin, "b", "retries_exhausted", 503, 0, now, 2),
+		failed(origin, "c", "invalid_json", 0, 0, now, 3),
+		failed(origin, "d", "too_large", 0, 0, now, 4),
+		failed(origin, "e", "invalid_json", 0, 0, now, 5),
+	)
+	for _, args := range [][]string{{}, {"--reason", "invalid_json"}} {
+		code, out := dlqRun(t, brokers, append([]string{"replay", "--topic", dead}, args...)...)
+		if code != 2 || !strings.Contains(out, "not confirmed: nothing published, nothing committed (--yes replays without asking)") {
+			t.Errorf("replay %v: exit %d, want 2, not confirmed:\n%s", args, code, out)
+		}
+		if !strings.Contains(out, "dry run: would replay") || !strings.Contains(out, "[y/N]") {
+			t.Errorf("replay %v did not show the dry run and ask:\n%s", args, out)
+		}
+		if len(args) == 0 && !strings.Contains(out, "3 of them will only be dead-lettered again: their message is wrong and is replayed unchanged (invalid_json 2, too_large 1)") {
+			t.Errorf("replay of everything does not say which records fail again:\n%s", out)
+		}
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 0 {
+		t.Errorf("unconfirmed replays published %d records", n)
+	}
+	if c := CommittedOffsets(t, brokers, dead+".replay", dead); len(c) != 0 {
+		t.Errorf("unconfirmed replays committed %v", c)
+	}
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected,retries_exhausted", "--group", UniqueName(t, "g"))
+	if code != 0 || strings.Contains(out, "[y/N]") || !strings.Contains(out, "replayed 2 (rejected 1, retries_exhausted 1)") {
+		t.Errorf("a replay of what can succeed asked, or failed: exit %d\n%s", code, out)
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--yes")
+	if code != 0 || strings.Contains(out, "[y/N]") || !strings.Contains(out, "replayed 5") {
+		t.Errorf("--yes: exit %d, want 0, no question, 5 replayed\n%s", code, out)
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 7 {
+		t.Errorf("origin holds %d records, want 2 + 5", n)
+	}
+}
+
+// TestDlqReplayInterrupted: Ctrl-C stops a replay after the batch in hand, which it publishes
+// and commits; it says how many, truly, and exits 130; the same command resumes and every
+// dead letter is published exactly once.
+func TestDlqReplayInterrupted(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 3000
+	var recs []dlq.Record
+	for i := range n {
+		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
+	}
+	deadLetters(t, brokers, dead, recs...)
+	group := dead + ".replay"
+	args := []string{"dlq", "replay", "--topic", dead, "--reason", "rejected", "--batch-size", "5", "--brokers", strings.Join(brokers, ",")}
+	p := Start(t, nil, Binary(t, "profile-ingest"), args...)
+	Eventually(t, time.Minute, "the replay publishing", func() bool { return EndOffsets(t, brokers, origin)[0] > 0 })
+	p.Signal(syscall.SIGINT)
+	if code := p.Wait(time.Minute); code != 130 {
+		t.Fatalf("interrupted replay: exit %d, want 130\n%s", code, lastLines(p.Output(), 20))
+	}
+	var published, committed int64
+	i := strings.Index(p.Output(), "interrupted: ")
+	if i < 0 {
+		t.Fatalf("no interrupted line:\n%s", lastLines(p.Output(), 20))
+	}
+	if _, err := fmt.Sscanf(p.Output()[i:], "interrupted: %d published, %d committed; run the same command to resume", &published, &committed); err != nil {
+		t.Fatalf("interrupted line: %v\n%s", err, lastLines(p.Output(), 20))
+	}
+	if published == n {
+		t.Fatalf("the replay ended before the signal; the test proves nothing")
+	}
+	if got := EndOffsets(t, brokers, origin)[0]; got != published {
+		t.Errorf("it says %d published; the origin topic holds %d", published, got)
+	}
+	if got := CommittedOffsets(t, brokers, group, dead)[0]; got != committed {
+		t.Errorf("it says %d committed; the group committed %d", committed, got)
+	}
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d (rejected %d)", n-published, n-published)) {
+		t.Fatalf("resume: exit %d, want 0 and the %d left\n%s", code, n-published, lastLines(out, 20))
+	}
+	keys := map[string]int{}
+	for _, m := range ReadAll(t, brokers, origin) {
+		keys[string(m.Key)]++
+	}
+	for _, r := range recs {
+		if keys[string(r.Key)] != 1 {
+			t.Errorf("%s published %d times, want once", r.Key, keys[string(r.Key)])
+		}
 	}
 }

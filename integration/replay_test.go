@@ -63,7 +63,7 @@ func TestReplayOfAnAppliedDeadLetterAppliesNothingTwice(t *testing.T) {
 	}
 
 	hs.SetFaults(hubsim.Faults{})
-	if code, out := dlqRun(t, brokers, "replay", "--topic", topic+".dlq"); code != 0 {
+	if code, out := dlqRun(t, brokers, "replay", "--topic", topic+".dlq", "--yes"); code != 0 {
 		t.Fatalf("replay exited %d:\n%s", code, out)
 	}
 	work("second run, the replayed records")

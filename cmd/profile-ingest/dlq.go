@@ -73,7 +73,7 @@ type dlqTopicFlags struct {
 
 // dlqFilterFlags select dead letters.
 type dlqFilterFlags struct {
-	Reason []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, rejected, retries_exhausted)."`
+	Reason []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, invalid_options, rejected, retries_exhausted)."`
 	Since  string   `help:"Only dead letters whose last failure is at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m, 24h). Reading seeks there by record time instead of starting at the topic's start."`
 	Until  string   `help:"Only dead letters whose last failure is before this time: RFC 3339 or a duration ago."`
 }
@@ -249,6 +249,13 @@ type dlqReplayCmd struct {
 	DryRun         bool   `name:"dry-run" help:"Read from the group's position and print what would be replayed and skipped; publish nothing, commit nothing."`
 	Group          string `help:"Consumer group that keeps this replay's position on the dead-letter topic (default: <topic>.replay). Records an earlier run skipped lie behind its cursor: replay them with a new group."`
 	BatchSize      int    `name:"batch-size" default:"500" help:"Records read between two commits: the most a replay that dies publishes twice."`
+	Yes            bool   `help:"Replay without asking, even without --reason or with a reason whose records cannot succeed unchanged (invalid_json, invalid_message, invalid_operation, too_large)."`
+}
+
+// unfixableReasons are the reasons whose records fail again, unchanged, when replayed: the
+// message itself is wrong. (invalid_options is a configuration fault: fix it, then replay.)
+var unfixableReasons = []string{
+	string(profile.ReasonInvalidJSON), string(profile.ReasonInvalidMessage), string(profile.ReasonInvalidOperation), string(profile.ReasonTooLarge),
 }
 
 // Help is the long help of `dlq replay --help`.
@@ -268,16 +275,79 @@ Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' 
 everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
 a second run continues where the first stopped. A replay is the one member of its group while
 it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1).
-There is no separate 'drain': a replay without filters is the drain.`
+There is no separate 'drain': a replay without filters is the drain.
+
+Without --reason, or with a reason whose records cannot succeed unchanged (invalid_json,
+invalid_message, invalid_operation, too_large), a replay first prints the dry run's numbers and
+which records will only be dead-lettered again, then asks for confirmation on stdin; --yes
+skips the question. Not confirmed (or stdin is not a terminal and gives no "y"): nothing is
+published, exit 2.
+
+Interrupted (Ctrl-C, SIGTERM), it stops after the batch in hand, commits what it published and
+says "interrupted: N published, M committed; run the same command to resume", exit 130.`
 }
 
 func (c *dlqReplayCmd) Run() error {
 	ctx, stop := signalContext()
 	defer stop()
-	return c.run(ctx, os.Stdout, os.Stderr, time.Now())
+	return c.run(ctx, os.Stdin, os.Stdout, os.Stderr, time.Now())
 }
 
-func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now time.Time) error {
+// needsConfirmation: no --reason (everything, the unfixable included), or an unfixable one.
+func (c *dlqReplayCmd) needsConfirmation() bool {
+	if len(c.Reason) == 0 {
+		return true
+	}
+	for _, r := range c.Reason {
+		if slices.Contains(unfixableReasons, strings.TrimSpace(r)) {
+			return true
+		}
+	}
+	return false
+}
+
+// confirm runs the replay dry, prints its numbers and what will only be dead-lettered again,
+// and asks on stdin. Anything but "y" or "yes" refuses, exit 2, with nothing published.
+func (c *dlqReplayCmd) confirm(ctx context.Context, s *dlqtools.Scanner, rc dlqtools.ReplayConfig, f dlqtools.Filter, stdin io.Reader, stdout, stderr io.Writer) error {
+	const cmd = "dlq replay"
+	dry := rc
+	dry.DryRun = true
+	r, err := dlqtools.NewReplayer(s, dry)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", cmd, err)}
+	}
+	defer r.Close()
+	rep, err := r.Run(ctx, f)
+	if err != nil {
+		return fmt.Errorf("%s: dry run before asking: %w", cmd, err)
+	}
+	writeReplayReport(stdout, s.Topic(), dry, rep)
+	if rep.Replayed == 0 {
+		return nil // nothing would be published: nothing to confirm
+	}
+	var again []string
+	var n int
+	for _, reason := range unfixableReasons {
+		if c, ok := rep.ByReason[reason]; ok && c.Replayed > 0 {
+			again = append(again, fmt.Sprintf("%s %d", reason, c.Replayed))
+			n += c.Replayed
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "%d of them will only be dead-lettered again: their message is wrong and is replayed unchanged (%s); --reason rejected,retries_exhausted leaves them out\n",
+			n, strings.Join(again, ", "))
+	}
+	fmt.Fprintf(stderr, "%s: publish these %d records to their topics? [y/N] ", cmd, rep.Replayed)
+	answer, _ := bufio.NewReader(stdin).ReadString('\n')
+	fmt.Fprintln(stderr)
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("%s: not confirmed: nothing published, nothing committed (--yes replays without asking)", cmd)}
+}
+
+func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, now time.Time) error {
 	const cmd = "dlq replay"
 	switch {
 	case c.MaxReplays < 1:
@@ -298,6 +368,11 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 	}
 	rc := dlqtools.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
 	rc.To, rc.MaxReplays, rc.DryRun, rc.BatchRecords = c.To, c.MaxReplays, c.DryRun, c.BatchSize
+	if !c.DryRun && !c.Yes && c.needsConfirmation() {
+		if err := c.confirm(ctx, s, rc, f, stdin, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	p := newProgress(stderr, cmd)
 	r, err := dlqtools.NewReplayer(s, rc, dlqtools.WithProgress(func(pr dlqtools.Progress) {
 		p.maybe(func() string {
@@ -312,6 +387,10 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 	rep, err := r.Run(ctx, f)
 	if err == nil || rep.Replayed+rep.SkippedFilter+rep.SkippedLimit > 0 {
 		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
+	}
+	if err != nil && ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted: %d published, %d committed; run the same command to resume",
+			cmd, rep.Replayed, rep.Replayed+rep.SkippedFilter+rep.SkippedLimit)}
 	}
 	if errors.Is(err, dlqtools.ErrMissingDestination) {
 		err = fmt.Errorf("%w; create the topic, or pass --to TOPIC", err)

@@ -52,15 +52,15 @@ func TestDlqUsageErrors(t *testing.T) {
 	}{
 		{"replay: unknown reason", `--reason "rejeted": not a reason`, func(e *bytes.Buffer) error {
 			c := dlqReplayCmd{dlqTopicFlags: src, dlqFilterFlags: dlqFilterFlags{Reason: []string{"rejeted"}}, MaxReplays: 3, BatchSize: 10}
-			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+			return c.run(context.Background(), strings.NewReader(""), &bytes.Buffer{}, e, now)
 		}},
 		{"replay: max replays", "--max-replays 0 must be at least 1", func(e *bytes.Buffer) error {
 			c := dlqReplayCmd{dlqTopicFlags: src, MaxReplays: 0, BatchSize: 10}
-			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+			return c.run(context.Background(), strings.NewReader(""), &bytes.Buffer{}, e, now)
 		}},
 		{"replay: to itself", "--to t.dlq is the dead-letter topic itself", func(e *bytes.Buffer) error {
 			c := dlqReplayCmd{dlqTopicFlags: src, To: "t.dlq", MaxReplays: 3, BatchSize: 10}
-			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+			return c.run(context.Background(), strings.NewReader(""), &bytes.Buffer{}, e, now)
 		}},
 		{"inspect: since after until", "--since 1h must be before --until 2h", func(e *bytes.Buffer) error {
 			c := dlqInspectCmd{dlqTopicFlags: src, dlqFilterFlags: dlqFilterFlags{Since: "1h", Until: "2h"}}

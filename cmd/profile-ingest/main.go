@@ -14,11 +14,12 @@ import (
 
 // Exit codes, documented in the README.
 const (
-	exitOK           = 0 // the command did what it was asked
-	exitFailure      = 1 // a runtime failure: the broker, the API or the dead-letter topic gave up
-	exitUsage        = 2 // bad flags or configuration
-	exitRejected     = 3 // explain, publish: at least one input line was refused
-	exitDrainTimeout = 4 // run: the shutdown drain ran out of time; unresolved records will be redelivered
+	exitOK           = 0   // the command did what it was asked
+	exitFailure      = 1   // a runtime failure: the broker, the API or the dead-letter topic gave up
+	exitUsage        = 2   // bad flags or configuration
+	exitRejected     = 3   // explain, publish: at least one input line was refused
+	exitDrainTimeout = 4   // run: the shutdown drain ran out of time; unresolved records will be redelivered
+	exitInterrupted  = 130 // dlq replay: stopped by a signal before its end; running it again resumes
 )
 
 type cli struct {

@@ -208,7 +208,9 @@ var ErrMissingDestination = errors.New("destination topic missing")
 // Run replays the dead letters f keeps from the group's committed offsets (the start of each
 // partition without one, or Filter.Since by record time when later) up to the end offsets seen
 // when it began, then returns what it did. On an error the report counts what was published
-// and committed before it; running again continues from there.
+// and committed before it; running again continues from there. When ctx ends it stops reading,
+// publishes and commits the batch in hand, and returns ctx's error with a report of exactly
+// what was published and committed.
 func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 	rep := newReport()
 	if err := f.Validate(); err != nil {
@@ -259,7 +261,9 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 		}
 		b := &batch{}
 		settle := func() error {
-			if err := r.flush(ctx, rep, sp.partition, b); err != nil {
+			// The batch in hand is published and committed even when ctx has ended (each write
+			// bounded by WriteTimeout), so an interrupted replay's counts are what it did.
+			if err := r.flush(context.WithoutCancel(ctx), rep, sp.partition, b); err != nil {
 				return err
 			}
 			read += int64(b.read)
@@ -291,10 +295,15 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 			if b.read >= r.cfg.BatchRecords || b.bytes >= r.cfg.BatchBytes {
 				return settle()
 			}
-			return nil
+			return ctx.Err() // interrupted: stop reading; what was read is settled below
 		})
-		if err == nil && b.read > 0 {
-			err = settle()
+		if b.read > 0 && (err == nil || ctx.Err() != nil) {
+			if serr := settle(); serr != nil {
+				err = serr
+			}
+		}
+		if err == nil {
+			err = ctx.Err()
 		}
 		if err != nil {
 			return rep, err

@@ -49,6 +49,18 @@ func failed(origin, key, reason string, status, replays int, last time.Time, off
 	}
 }
 
+// rejectedDeadLetters writes n rejected dead letters of users user-0… from origin to dead.
+func rejectedDeadLetters(t *testing.T, brokers []string, origin, dead string, n int) []dlq.Record {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []dlq.Record
+	for i := range n {
+		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
+	}
+	deadLetters(t, brokers, dead, recs...)
+	return recs
+}
+
 // dlqRun runs `profile-ingest dlq args...` to its end and returns its exit status and output.
 func dlqRun(t *testing.T, brokers []string, args ...string) (int, string) {
 	t.Helper()
@@ -279,13 +291,8 @@ func TestDlqReplaysWithTheSameGroupDoNotOverlap(t *testing.T) {
 	brokers := Brokers(t)
 	origin := NewTopic(t, brokers, 3)
 	dead := NewTopic(t, brokers, 1)
-	now := time.Now().UTC().Truncate(time.Millisecond)
 	const n = 1000
-	var recs []dlq.Record
-	for i := range n {
-		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
-	}
-	deadLetters(t, brokers, dead, recs...)
+	rejectedDeadLetters(t, brokers, origin, dead, n)
 	group := dead + ".replay"
 
 	// One record per batch: a publish and a commit each, so the first replay runs for seconds.
@@ -363,13 +370,8 @@ func TestDlqReplayInterrupted(t *testing.T) {
 	brokers := Brokers(t)
 	origin := NewTopic(t, brokers, 1)
 	dead := NewTopic(t, brokers, 1)
-	now := time.Now().UTC().Truncate(time.Millisecond)
 	const n = 3000
-	var recs []dlq.Record
-	for i := range n {
-		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
-	}
-	deadLetters(t, brokers, dead, recs...)
+	recs := rejectedDeadLetters(t, brokers, origin, dead, n)
 	group := dead + ".replay"
 	args := []string{"dlq", "replay", "--topic", dead, "--reason", "rejected", "--batch-size", "5", "--brokers", strings.Join(brokers, ",")}
 	p := Start(t, nil, Binary(t, "profile-ingest"), args...)

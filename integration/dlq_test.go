@@ -411,3 +411,29 @@ func TestDlqReplayInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// TestDlqInspectOfATopicWithoutDeadLetters: inspect of a topic whose records carry no
+// dead-letter headers says so (exit 2) instead of counting them as dead letters; on a topic
+// with both, only the dead letters are counted and the others are reported apart.
+func TestDlqInspectOfATopicWithoutDeadLetters(t *testing.T) {
+	brokers := Brokers(t)
+	topic := NewTopic(t, brokers, 1)
+	var plain []kafka.Message
+	for i := range 3 {
+		plain = append(plain, kafka.Message{Key: fmt.Appendf(nil, "u-%d", i), Value: fmt.Appendf(nil, `{"distinct_id":"u-%d","operations":[]}`, i)})
+	}
+	Produce(t, brokers, topic, plain...)
+	for _, args := range [][]string{{"inspect", "--topic", topic}, {"inspect", "--topic", topic, "--summary"}} {
+		code, out := dlqRun(t, brokers, args...)
+		if code != 2 || !strings.Contains(out, topic+" holds no dead letters: none of the 3 records read carries profile-ingest's dead-letter headers") {
+			t.Errorf("%v: exit %d, want 2 saying it holds no dead letters\n%s", args, code, out)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	deadLetters(t, brokers, topic, failed("in", "a", "rejected", 400, 0, now, 1), failed("in", "b", "rejected", 400, 0, now, 2))
+	code, out := dlqRun(t, brokers, "inspect", "--topic", topic, "--summary")
+	if code != 0 || !strings.Contains(out, "2 dead letters match (of 5 read)") || strings.Contains(out, "(none)") ||
+		!strings.Contains(out, "3 of the 5 records read carry no dead-letter headers") {
+		t.Errorf("a mixed topic: exit %d\n%s", code, out)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/config"
+	"github.com/profile-ingest/profile-ingest/dlq"
 	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
@@ -193,8 +194,16 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
+	if st.Read > 0 && st.NotDeadLetters == st.Read {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s holds no dead letters: none of the %d records read carries profile-ingest's dead-letter headers (%s); is --topic the dead-letter topic? (the worker's is dlq.topic, default <first topic>.dlq)",
+			cmd, s.Topic(), st.Read, dlq.HeaderReason)}
+	}
 	if c.Summary {
 		writeSummary(out, s.Topic(), &sum, st)
+	}
+	if st.NotDeadLetters > 0 {
+		fmt.Fprintf(stderr, "%s: note: %d of the %d records read carry no dead-letter headers (%s) and are not counted: they were not written by profile-ingest's dead-letter writer\n",
+			cmd, st.NotDeadLetters, st.Read, dlq.HeaderReason)
 	}
 	return out.Flush()
 }

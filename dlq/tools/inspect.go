@@ -385,6 +385,10 @@ type ScanStats struct {
 	Total   int64 // records in the ranges to read, when the scan began
 	Read    int64 // records read so far
 	Matched int64 // records the filter kept
+	// NotDeadLetters counts records without a dlq.HeaderReason header: not dead letters this
+	// worker wrote (a wrong --topic, or records published there by something else). They are
+	// neither matched nor passed to each.
+	NotDeadLetters int64
 }
 
 // Inspect calls each with every dead letter f keeps, partition by partition in offset order,
@@ -408,7 +412,9 @@ func (s *Scanner) Inspect(ctx context.Context, f Filter, limit int, each func(En
 		err := s.read(ctx, sp.partition, sp.since, sp.end, func(m kafka.Message) error {
 			st.Read++
 			e := ParseEntry(m)
-			if f.Match(e) {
+			if _, ok := dlq.Header(m.Headers, dlq.HeaderReason); !ok {
+				st.NotDeadLetters++
+			} else if f.Match(e) {
 				st.Matched++
 				if err := each(e); err != nil {
 					return err

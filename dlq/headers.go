@@ -27,7 +27,20 @@ const (
 	HeaderWorkerHost      = "profile-ingest-worker-host"      // the worker's host name
 	HeaderReplayCount     = "profile-ingest-replay-count"     // how many times this record was replayed from a dead-letter topic
 	HeaderInsertID        = profile.InsertIDHeader            // the $insert_id the record was sent with; absent when it never was
+	// HeaderOriginal names the record's first consumption, "topic/partition/offset": every dead
+	// letter of the record and every replay of it carry the same value, so the replay's loop
+	// guard counts per original record, whatever the copy and whichever group replays it.
+	HeaderOriginal = "profile-ingest-original"
 )
+
+// Original is the value of HeaderOriginal for a record consumed at origin with headers: the
+// value it already carries (it is a replay), else origin's topic/partition/offset.
+func Original(headers []kafka.Header, origin Origin) string {
+	if v, ok := Header(headers, HeaderOriginal); ok && v != "" {
+		return v
+	}
+	return origin.Topic + "/" + strconv.Itoa(origin.Partition) + "/" + strconv.FormatInt(origin.Offset, 10)
+}
 
 // MaxErrorBytes bounds the error text kept in a header.
 const MaxErrorBytes = 2048
@@ -94,6 +107,7 @@ func (r Record) Message(workerVersion, host, errText string) kafka.Message {
 	add(HeaderWorkerVersion, workerVersion)
 	add(HeaderWorkerHost, host)
 	add(HeaderReplayCount, strconv.Itoa(ReplayCount(r.Headers)))
+	add(HeaderOriginal, Original(r.Headers, r.Origin))
 	if r.InsertID != "" {
 		add(HeaderInsertID, r.InsertID)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/hubsim"
 )
 
 // deadLetters writes recs to the dead-letter topic with the worker's own dlq.Writer, in one
@@ -207,7 +208,9 @@ func TestDlqReplay(t *testing.T) {
 			t.Errorf("replayed %s = %s: not one of the rejected dead letters, or its value changed", m.Key, m.Value)
 			continue
 		}
-		wantHeaders := []kafka.Header{{Key: dlq.HeaderReplayCount, Value: []byte("1")}, {Key: "traceparent", Value: []byte("00-" + string(m.Key) + "-01")}}
+		wantHeaders := []kafka.Header{{Key: dlq.HeaderReplayCount, Value: []byte("1")},
+			{Key: dlq.HeaderOriginal, Value: fmt.Appendf(nil, "%s/0/%d", origin, r.Origin.Offset)}, // the first consumption, kept by every copy
+			{Key: "traceparent", Value: []byte("00-" + string(m.Key) + "-01")}}
 		if fmt.Sprint(m.Headers) != fmt.Sprint(wantHeaders) {
 			t.Errorf("replayed %s headers %v, want %v", m.Key, m.Headers, wantHeaders)
 		}
@@ -435,5 +438,61 @@ func TestDlqInspectOfATopicWithoutDeadLetters(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "2 dead letters match (of 5 read)") || strings.Contains(out, "(none)") ||
 		!strings.Contains(out, "3 of the 5 records read carry no dead-letter headers") {
 		t.Errorf("a mixed topic: exit %d\n%s", code, out)
+	}
+}
+
+// TestDlqReplayLoopGuardCountsPerOriginalRecord: poison records replayed again and again with
+// fresh groups, each time through the real worker, are replayed once per round (only the newest
+// copy of each original record) and stop at --max-replays: 24 poison records leave 4 × 24 dead
+// letters after four rounds, not the 360 a per-copy guard lets through.
+func TestDlqReplayLoopGuardCountsPerOriginalRecord(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	topic := NewTopic(t, brokers, 2)
+	group := UniqueName(t, "g")
+	const poison = 24
+	var msgs []kafka.Message
+	for i := range poison {
+		id := fmt.Sprintf("poison-%02d", i)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: fmt.Appendf(nil, `{"distinct_id":%q,"operations":[{"add_email":"not an email"}]}`, id)})
+	}
+	Produce(t, brokers, topic, msgs...)
+	_, url := newInProcessHubsim(t, hubsim.Faults{})
+	work := func(round int) {
+		t.Helper()
+		w := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--stop-at-end")...)
+		if code := w.Wait(2 * time.Minute); code != 0 {
+			t.Fatalf("round %d: worker exit %d", round, code)
+		}
+	}
+	count := func(m map[int]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	work(0)
+	for round := 1; round <= 4; round++ {
+		code, out := dlqRun(t, brokers, "replay", "--topic", topic+".dlq", "--group", UniqueName(t, fmt.Sprintf("r%d", round)), "--yes")
+		want := poison
+		if round == 4 {
+			want = 0 // the newest copies were replayed 3 times: the loop guard
+		}
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d", want)) {
+			t.Fatalf("round %d: exit %d, want %d replayed\n%s", round, code, want, out)
+		}
+		if round == 4 && !strings.Contains(out, fmt.Sprintf("skipped by replay limit %d", poison)) {
+			t.Errorf("round 4 does not report the %d guarded records:\n%s", poison, out)
+		}
+		if round > 1 && !strings.Contains(out, fmt.Sprintf("superseded by a later copy of the same record %d", poison*(round-1))) {
+			t.Errorf("round %d does not report the older copies as superseded:\n%s", round, out)
+		}
+		work(round)
+	}
+	if n := count(EndOffsets(t, brokers, topic+".dlq")); n != 4*poison {
+		t.Errorf("%d dead letters after four rounds, want %d (24 originals, each replayed 3 times)", n, 4*poison)
+	}
+	if n := count(EndOffsets(t, brokers, topic)); n != 4*poison {
+		t.Errorf("%d records on the origin topic, want %d", n, 4*poison)
 	}
 }

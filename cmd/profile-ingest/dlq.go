@@ -202,7 +202,7 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 		writeSummary(out, s.Topic(), &sum, st)
 	}
 	if st.NotDeadLetters > 0 {
-		fmt.Fprintf(stderr, "%s: note: %d of the %d records read carry no dead-letter headers (%s) and are not counted: they were not written by profile-ingest's dead-letter writer\n",
+		fmt.Fprintf(stderr, "%s: note: %d of the %d records read carry no dead-letter headers (%s) and are not counted as dead letters (inspect marks them \"foreign\":true): they were not written by profile-ingest's dead-letter writer\n",
 			cmd, st.NotDeadLetters, st.Read, dlq.HeaderReason)
 	}
 	return out.Flush()
@@ -278,7 +278,11 @@ either published or deliberately skipped, and the group's offset moves past it o
     unchanged, the original headers kept and profile-ingest-replay-count set to count + 1;
   - skipped by filter: it does not match --reason/--since/--until. The cursor moves past it:
     a later run with the same group will not see it. Use a new --group to replay it later;
-  - skipped by replay limit (the loop guard): it was replayed --max-replays times already.
+  - skipped by replay limit (the loop guard): it was replayed --max-replays times already;
+  - superseded: a later copy of the same original record is on the topic (a dead letter of a
+    replay of it, with a higher replay count; every copy carries profile-ingest-original). Only
+    the newest copy of each record is replayed, so replays with fresh groups do not multiply
+    copies. The whole topic is read once first to find the newest copies.
 
 Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
 everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
@@ -394,12 +398,13 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 	}
 	defer r.Close()
 	rep, err := r.Run(ctx, f)
-	if err == nil || rep.Replayed+rep.SkippedFilter+rep.SkippedLimit > 0 {
+	settled := rep.Replayed + rep.SkippedFilter + rep.SkippedLimit + rep.SkippedSuperseded
+	if err == nil || settled > 0 {
 		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
 	}
 	if err != nil && ctx.Err() != nil {
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted: %d published, %d committed; run the same command to resume",
-			cmd, rep.Replayed, rep.Replayed+rep.SkippedFilter+rep.SkippedLimit)}
+			cmd, rep.Replayed, settled)}
 	}
 	if errors.Is(err, dlqtools.ErrMissingDestination) {
 		err = fmt.Errorf("%w; create the topic, or pass --to TOPIC", err)
@@ -427,7 +432,7 @@ func writeReplayReport(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep 
 	}
 	fmt.Fprintf(w, "replay of %s by group %s%s\n", topic, rc.Group, mode)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REASON\tSTATUS\tREPLAYED\tSKIPPED BY FILTER\tSKIPPED BY REPLAY LIMIT")
+	fmt.Fprintln(tw, "REASON\tSTATUS\tREPLAYED\tSKIPPED BY FILTER\tSKIPPED BY REPLAY LIMIT\tSUPERSEDED BY A LATER COPY")
 	rows := make([]dlqtools.ReasonStatus, 0, len(rep.ByStatus))
 	for k := range rep.ByStatus {
 		rows = append(rows, k)
@@ -437,10 +442,10 @@ func writeReplayReport(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep 
 	})
 	for _, k := range rows {
 		c := rep.ByStatus[k]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", orNone(k.Reason), k.Status, c.Replayed, c.SkippedFilter, c.SkippedLimit)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", orNone(k.Reason), k.Status, c.Replayed, c.SkippedFilter, c.SkippedLimit, c.SkippedSuperseded)
 	}
 	if rep.Unread > 0 {
-		fmt.Fprintf(tw, "(before --since, unread)\t\t0\t%d\t0\n", rep.Unread)
+		fmt.Fprintf(tw, "(before --since, unread)\t\t0\t%d\t0\t0\n", rep.Unread)
 	}
 	tw.Flush()
 	if len(rep.ByDestination) > 0 {
@@ -481,6 +486,10 @@ func writeReplayReport(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep 
 		verb, rep.Replayed, perReason(func(c *dlqtools.Counts) int { return c.Replayed }, 0),
 		rep.SkippedFilter, perReason(func(c *dlqtools.Counts) int { return c.SkippedFilter }, rep.Unread),
 		rep.SkippedLimit, perReason(func(c *dlqtools.Counts) int { return c.SkippedLimit }, 0))
+	if rep.SkippedSuperseded > 0 {
+		fmt.Fprintf(w, "superseded by a later copy of the same record %d%s: only the newest dead letter of each original record is replayed\n",
+			rep.SkippedSuperseded, perReason(func(c *dlqtools.Counts) int { return c.SkippedSuperseded }, 0))
+	}
 }
 
 type kv[K comparable] struct {
@@ -498,7 +507,7 @@ func byCount[K comparable, V int | *dlqtools.Counts](m map[K]V, byKey func(a, b 
 		case int:
 			n = v
 		case *dlqtools.Counts:
-			n = v.Replayed + v.SkippedFilter + v.SkippedLimit
+			n = v.Replayed + v.SkippedFilter + v.SkippedLimit + v.SkippedSuperseded
 		}
 		out = append(out, kv[K]{k, n})
 	}

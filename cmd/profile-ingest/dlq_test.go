@@ -136,13 +136,13 @@ REPLAYED BEFORE  COUNT
 // name, and one final line with the three counts per reason.
 func TestWriteReplayReportDryRun(t *testing.T) {
 	rep := &dlqtools.ReplayReport{
-		Counts: dlqtools.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1}, Unread: 1,
+		Counts: dlqtools.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1, SkippedSuperseded: 2}, Unread: 1,
 		ByReason: map[string]*dlqtools.Counts{
-			"rejected":     {Replayed: 4, SkippedLimit: 1},
+			"rejected":     {Replayed: 4, SkippedLimit: 1, SkippedSuperseded: 2},
 			"invalid_json": {SkippedFilter: 2},
 		},
 		ByStatus: map[dlqtools.ReasonStatus]*dlqtools.Counts{
-			{Reason: "rejected", Status: 400}:   {Replayed: 4, SkippedLimit: 1},
+			{Reason: "rejected", Status: 400}:   {Replayed: 4, SkippedLimit: 1, SkippedSuperseded: 2},
 			{Reason: "invalid_json", Status: 0}: {SkippedFilter: 2},
 		},
 		ByDestination: map[string]*dlqtools.Counts{"profiles": {Replayed: 4}},
@@ -153,15 +153,16 @@ func TestWriteReplayReportDryRun(t *testing.T) {
 	rc.DryRun = true
 	writeReplayReport(&out, "profiles.dlq", rc, rep)
 	want := `replay of profiles.dlq by group profiles.dlq.replay (dry run: nothing published, nothing committed)
-REASON                    STATUS  REPLAYED  SKIPPED BY FILTER  SKIPPED BY REPLAY LIMIT
-invalid_json              0       0         2                  0
-rejected                  400     4         0                  1
-(before --since, unread)          0         1                  0
+REASON                    STATUS  REPLAYED  SKIPPED BY FILTER  SKIPPED BY REPLAY LIMIT  SUPERSEDED BY A LATER COPY
+invalid_json              0       0         2                  0                        0
+rejected                  400     4         0                  1                        2
+(before --since, unread)          0         1                  0                        0
 
 DESTINATION TOPIC  REPLAYED
 profiles           4
 loop guard: profiles.dlq/0 offset 17 (key "u-9", reason rejected) was replayed 3 times already; not replayed
 dry run: would replay 4 (rejected 4), skipped by filter 3 (invalid_json 2, before --since, unread 1), skipped by replay limit 1 (rejected 1)
+superseded by a later copy of the same record 2 (rejected 2): only the newest dead letter of each original record is replayed
 `
 	if out.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)

@@ -22,23 +22,29 @@ import (
 // and where it came from, parsed from its headers. A header that is missing or malformed leaves
 // its field zero; ParseEntry never fails, so a foreign record on the topic is still shown.
 type Entry struct {
-	Partition     int
-	Offset        int64
-	Time          time.Time // the dead letter's own Kafka timestamp
-	Key           []byte
-	Value         []byte
-	Headers       []kafka.Header // every header, this package's and the original record's
-	Reason        string
-	Error         string
-	Status        int
-	Origin        dlq.Origin
-	Attempts      int
-	FirstFailure  time.Time
-	LastFailure   time.Time
-	ReplayCount   int
-	InsertID      string // the $insert_id the record was sent with; "" when it never was
+	Partition    int
+	Offset       int64
+	Time         time.Time // the dead letter's own Kafka timestamp
+	Key          []byte
+	Value        []byte
+	Headers      []kafka.Header // every header, this package's and the original record's
+	Reason       string
+	Error        string
+	Status       int
+	Origin       dlq.Origin
+	Attempts     int
+	FirstFailure time.Time
+	LastFailure  time.Time
+	ReplayCount  int
+	InsertID     string // the $insert_id the record was sent with; "" when it never was
+	// Original names the record's first consumption (dlq.HeaderOriginal; for a dead letter
+	// written before that header existed, its own origin): every copy of one record has the same.
+	Original      string
 	WorkerVersion string
 	WorkerHost    string
+	// Foreign: the record carries no dlq.HeaderReason; it was not written by profile-ingest's
+	// dead-letter writer (a wrong topic, or something else publishes there).
+	Foreign bool
 }
 
 // ParseEntry reads the dead letter m.
@@ -57,9 +63,16 @@ func ParseEntry(m kafka.Message) Entry {
 		LastFailure:   parseTime(h(dlq.HeaderLastFailure)),
 		ReplayCount:   dlq.ReplayCount(m.Headers),
 		InsertID:      h(dlq.HeaderInsertID),
+		Original:      dlq.Original(m.Headers, dlq.Origin{Topic: h(dlq.HeaderOriginTopic), Partition: atoi(h(dlq.HeaderOriginPartition)), Offset: int64(atoi(h(dlq.HeaderOriginOffset)))}),
 		WorkerVersion: h(dlq.HeaderWorkerVersion),
 		WorkerHost:    h(dlq.HeaderWorkerHost),
+		Foreign:       !hasHeader(m.Headers, dlq.HeaderReason),
 	}
+}
+
+func hasHeader(headers []kafka.Header, key string) bool {
+	_, ok := dlq.Header(headers, key)
+	return ok
 }
 
 // FailedAt is the time filters compare: the last failure, or the dead letter's own timestamp
@@ -90,6 +103,7 @@ type line struct {
 	WorkerHost    string     `json:"worker_host"`
 	ValueBytes    int        `json:"value_bytes"`
 	Value         *string    `json:"value,omitempty"`
+	Foreign       bool       `json:"foreign,omitempty"` // true: no dead-letter headers
 }
 
 type lineOrigin struct {
@@ -110,7 +124,7 @@ func (e Entry) MarshalLine(showValue bool) ([]byte, error) {
 			Timestamp: dlq.FormatTime(e.Origin.Timestamp)},
 		Attempts: e.Attempts, FirstFailure: dlq.FormatTime(e.FirstFailure), LastFailure: dlq.FormatTime(e.LastFailure),
 		ReplayCount: e.ReplayCount, InsertID: e.InsertID, WorkerVersion: e.WorkerVersion, WorkerHost: e.WorkerHost,
-		ValueBytes: len(e.Value),
+		ValueBytes: len(e.Value), Foreign: e.Foreign,
 	}
 	if showValue {
 		v := string(e.Value)
@@ -385,9 +399,9 @@ type ScanStats struct {
 	Total   int64 // records in the ranges to read, when the scan began
 	Read    int64 // records read so far
 	Matched int64 // records the filter kept
-	// NotDeadLetters counts records without a dlq.HeaderReason header: not dead letters this
-	// worker wrote (a wrong --topic, or records published there by something else). They are
-	// neither matched nor passed to each.
+	// NotDeadLetters counts the Foreign records read, without a dlq.HeaderReason header: not
+	// dead letters this worker wrote (a wrong --topic, or records published there by something
+	// else). A filter without criteria passes them to each, marked; a Summary does not count them.
 	NotDeadLetters int64
 }
 
@@ -412,9 +426,10 @@ func (s *Scanner) Inspect(ctx context.Context, f Filter, limit int, each func(En
 		err := s.read(ctx, sp.partition, sp.since, sp.end, func(m kafka.Message) error {
 			st.Read++
 			e := ParseEntry(m)
-			if _, ok := dlq.Header(m.Headers, dlq.HeaderReason); !ok {
+			if e.Foreign {
 				st.NotDeadLetters++
-			} else if f.Match(e) {
+			}
+			if f.Match(e) {
 				st.Matched++
 				if err := each(e); err != nil {
 					return err
@@ -460,6 +475,9 @@ type ReasonStatus struct {
 func (s *Summary) Add(e Entry) {
 	if s.ByReason == nil {
 		s.ByReason, s.ByOrigin, s.ByReplayCount = map[ReasonStatus]int{}, map[string]int{}, map[int]int{}
+	}
+	if e.Foreign {
+		return // not a dead letter: ScanStats.NotDeadLetters counts it
 	}
 	s.Total++
 	s.ByReason[ReasonStatus{e.Reason, e.Status}]++

@@ -48,7 +48,7 @@ func TestParseEntryReadsEveryHeader(t *testing.T) {
 		Reason: "rejected", Error: "400 Bad Request: bad email", Status: 400,
 		Origin:   dlq.Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
 		Attempts: 2, FirstFailure: first, LastFailure: t0, ReplayCount: 2, InsertID: "iid-user-1",
-		WorkerVersion: "profile-ingest/1.2.3", WorkerHost: "worker-7",
+		Original: "profiles/3/41", WorkerVersion: "profile-ingest/1.2.3", WorkerHost: "worker-7",
 	}
 	if !reflect.DeepEqual(e, want) {
 		t.Errorf("ParseEntry:\n got %+v\nwant %+v", e, want)

@@ -66,6 +66,7 @@ func ReplayMessage(m kafka.Message, topic string) kafka.Message {
 	if id, ok := dlq.Header(m.Headers, dlq.HeaderInsertID); ok {
 		h = append(h, kafka.Header{Key: dlq.HeaderInsertID, Value: []byte(id)})
 	}
+	h = append(h, kafka.Header{Key: dlq.HeaderOriginal, Value: []byte(ParseEntry(m).Original)})
 	for _, x := range m.Headers {
 		if !dlq.IsOwnHeader(x.Key) {
 			h = append(h, x)
@@ -85,13 +86,19 @@ const (
 	Replayed      Outcome = iota // published again
 	SkippedFilter                // the filter does not keep it; the cursor moves past it
 	SkippedLimit                 // kept, but replayed MaxReplays times already: the loop guard
+	// SkippedSuperseded: kept, but a later copy of the same original record (a dead letter of
+	// a replay of it, with a higher replay count) is on the topic: only the newest copy of each
+	// original is replayed, so replays with fresh groups do not multiply the copies.
+	SkippedSuperseded
 )
 
 // Counts is one row of a replay's histogram.
-type Counts struct{ Replayed, SkippedFilter, SkippedLimit int }
+type Counts struct{ Replayed, SkippedFilter, SkippedLimit, SkippedSuperseded int }
 
 func (c *Counts) add(o Outcome, n int) {
 	switch o {
+	case SkippedSuperseded:
+		c.SkippedSuperseded += n
 	case Replayed:
 		c.Replayed += n
 	case SkippedFilter:
@@ -231,6 +238,10 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	newest, err := r.newestCopies(ctx, spans)
+	if err != nil {
+		return rep, err
+	}
 	var total, read int64
 	starts := map[int]int64{}
 	for _, sp := range spans {
@@ -279,6 +290,8 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 			switch {
 			case !f.Match(e):
 				d.o = SkippedFilter
+			case e.ReplayCount < newest[e.Original]:
+				d.o = SkippedSuperseded
 			case e.ReplayCount >= r.cfg.MaxReplays:
 				d.o = SkippedLimit
 			default:
@@ -310,6 +323,24 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// newestCopies reads the whole topic up to the spans' end offsets, from each partition's log
+// start (copies behind the group's cursor count too), and returns the highest replay count of
+// each original record. It holds one map entry per original record on the topic.
+func (r *Replayer) newestCopies(ctx context.Context, spans []span) (map[string]int, error) {
+	newest := map[string]int{}
+	for _, sp := range spans {
+		err := r.s.read(ctx, sp.partition, sp.first, sp.end, func(m kafka.Message) error {
+			e := ParseEntry(m)
+			newest[e.Original] = max(newest[e.Original], e.ReplayCount)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dlq: replay: reading %s/%d for the copies of each record: %w", r.s.topic, sp.partition, err)
+		}
+	}
+	return newest, nil
 }
 
 // batch is what was read since the last commit of a partition.

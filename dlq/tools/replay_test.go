@@ -29,10 +29,11 @@ func TestReplayMessageRewritesHeaders(t *testing.T) {
 			want := []kafka.Header{
 				{Key: dlq.HeaderReplayCount, Value: []byte(tc.wantCount)},
 				{Key: dlq.HeaderInsertID, Value: []byte("iid-user-1")},
+				{Key: dlq.HeaderOriginal, Value: []byte("profiles/3/41")}, // every copy names the first consumption
 				{Key: "traceparent", Value: []byte("00-abc-def-01")},
 			}
 			if !reflect.DeepEqual(m.Headers, want) {
-				t.Errorf("headers %v, want %v: own headers dropped but the count+1 and the insert id, originals kept", m.Headers, want)
+				t.Errorf("headers %v, want %v: own headers dropped but the count+1, the insert id and the original, originals kept", m.Headers, want)
 			}
 			if !m.Time.Equal(r.Origin.Timestamp) {
 				t.Errorf("time %s, want the original record's %s", m.Time, r.Origin.Timestamp)

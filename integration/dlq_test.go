@@ -496,3 +496,48 @@ func TestDlqReplayLoopGuardCountsPerOriginalRecord(t *testing.T) {
 		t.Errorf("%d records on the origin topic, want %d", n, 4*poison)
 	}
 }
+
+// TestDlqFilters: --key, --origin-topic and --error select dead letters for inspect and replay;
+// a filtered replay publishes exactly those.
+func TestDlqFilters(t *testing.T) {
+	brokers := Brokers(t)
+	a, b := NewTopic(t, brokers, 1), NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	email := failed(a, "u-1", "rejected", 400, 0, now, 1)
+	email.Err = `operations[0].add_email: "x" is Not A Valid Email`
+	deadLetters(t, brokers, dead, email,
+		failed(a, "u-2", "rejected", 400, 0, now, 2),
+		failed(b, "u-1", "rejected", 400, 0, now, 3),
+		failed(b, "u-3", "retries_exhausted", 503, 0, now, 4))
+	keys := func(out string) []string {
+		var ks []string
+		for _, l := range jsonLines(t, out) {
+			o := l["origin"].(map[string]any)
+			ks = append(ks, fmt.Sprintf("%s@%v", l["key"], o["offset"]))
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key", "u-1"}, "[u-1@1 u-1@3]"},
+		{[]string{"--origin-topic", b}, "[u-1@3 u-3@4]"},
+		{[]string{"--error", "not a valid email"}, "[u-1@1]"},
+		{[]string{"--key", "u-1,u-3", "--origin-topic", b, "--reason", "retries_exhausted"}, "[u-3@4]"},
+	} {
+		code, out := dlqRun(t, brokers, append([]string{"inspect", "--topic", dead}, tc.args...)...)
+		if got := fmt.Sprint(keys(out)); code != 0 || got != tc.want {
+			t.Errorf("inspect %v: exit %d, %s, want %s\n%s", tc.args, code, got, tc.want, out)
+		}
+	}
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--origin-topic", b, "--key", "u-1")
+	if code != 0 || !strings.Contains(out, "replayed 1 (rejected 1), skipped by filter 3") {
+		t.Fatalf("filtered replay: exit %d\n%s", code, out)
+	}
+	if got, other := ReadAll(t, brokers, b), ReadAll(t, brokers, a); len(got) != 1 || string(got[0].Key) != "u-1" || len(other) != 0 {
+		t.Errorf("the filtered replay published %d records to %s (want u-1 only) and %d to %s", len(got), b, len(other), a)
+	}
+}

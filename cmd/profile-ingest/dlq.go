@@ -74,9 +74,12 @@ type dlqTopicFlags struct {
 
 // dlqFilterFlags select dead letters.
 type dlqFilterFlags struct {
-	Reason []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, invalid_options, rejected, retries_exhausted)."`
-	Since  string   `help:"Only dead letters whose last failure is at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m, 24h). Reading seeks there by record time instead of starting at the topic's start."`
-	Until  string   `help:"Only dead letters whose last failure is before this time: RFC 3339 or a duration ago."`
+	Reason      []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, invalid_options, rejected, retries_exhausted)."`
+	Since       string   `help:"Only dead letters whose last failure is at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m, 24h). Reading seeks there by record time instead of starting at the topic's start."`
+	Until       string   `help:"Only dead letters whose last failure is before this time: RFC 3339 or a duration ago."`
+	Key         []string `help:"Only dead letters of this record key (the distinct_id); repeat or comma-separate for several."`
+	OriginTopic []string `name:"origin-topic" help:"Only dead letters consumed from this topic (profile-ingest-origin-topic); repeat or comma-separate."`
+	ErrorText   string   `name:"error" help:"Only dead letters whose error text contains this, ignoring case (e.g. \"not a valid email\")."`
 }
 
 // open resolves the cluster and the topic and returns a scanner of it.
@@ -110,6 +113,14 @@ func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.
 		}
 		out.Reasons = append(out.Reasons, r)
 	}
+	for flag, list := range map[string][]string{"key": f.Key, "origin-topic": f.OriginTopic} {
+		for _, v := range list {
+			if strings.TrimSpace(v) == "" {
+				return out, fmt.Errorf("%s: --%s %q: must not be empty", cmd, flag, strings.Join(list, ","))
+			}
+		}
+	}
+	out.Keys, out.OriginTopics, out.ErrorContains = f.Key, f.OriginTopic, f.ErrorText
 	var err error
 	if out.Since, err = parseWhen(cmd, "since", f.Since, now); err != nil {
 		return out, err

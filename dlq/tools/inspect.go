@@ -159,6 +159,14 @@ type Filter struct {
 	Until time.Time
 	// Partitions reads only these partitions of the dead-letter topic. Default: empty, all.
 	Partitions []int
+	// Keys keeps dead letters whose record key (the distinct_id) is one of these. Default:
+	// empty, every key.
+	Keys []string
+	// OriginTopics keeps dead letters consumed from one of these topics. Default: empty, all.
+	OriginTopics []string
+	// ErrorContains keeps dead letters whose error text contains it, ignoring case. Default:
+	// "", any error.
+	ErrorContains string
 }
 
 // Validate names the first field that is wrong and its value.
@@ -182,6 +190,15 @@ func (f Filter) Validate() error {
 // Match reports whether f keeps e. Partitions are not checked here: they choose what is read.
 func (f Filter) Match(e Entry) bool {
 	if len(f.Reasons) > 0 && !slices.Contains(f.Reasons, e.Reason) {
+		return false
+	}
+	if len(f.Keys) > 0 && !slices.Contains(f.Keys, string(e.Key)) {
+		return false
+	}
+	if len(f.OriginTopics) > 0 && !slices.Contains(f.OriginTopics, e.Origin.Topic) {
+		return false
+	}
+	if f.ErrorContains != "" && !strings.Contains(strings.ToLower(e.Error), strings.ToLower(f.ErrorContains)) {
 		return false
 	}
 	at := e.FailedAt()

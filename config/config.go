@@ -143,23 +143,37 @@ func Default() Config {
 // Load reads a YAML or JSON file over the defaults (path "" reads none), then the secrets from
 // their files or the environment. It does not validate: apply flags, then call Validate.
 func Load(path string) (Config, error) {
+	c, _, err := LoadFile(path)
+	return c, err
+}
+
+// LoadFile is Load that also returns where each field is written, so that Source.Locate can
+// add the line to Validate's errors. A mistake in the file itself (a field that does not exist,
+// a list written as one value, a duration without its unit) is a *FieldError naming the YAML
+// path and the line.
+func LoadFile(path string) (Config, Source, error) {
 	c := Default()
-	if path != "" {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return c, fmt.Errorf("config: %w", err)
-		}
-		js, err := yaml.YAMLToJSON(raw)
-		if err != nil {
-			return c, fmt.Errorf("config: %s: %w", path, err)
-		}
-		dec := json.NewDecoder(strings.NewReader(string(js)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return c, fmt.Errorf("config: %s: %w", path, err)
-		}
+	if path == "" {
+		return c, Source{}, nil
 	}
-	return c, nil
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, Source{}, fmt.Errorf("config: %w", err)
+	}
+	src, err := checkYAML(path, raw)
+	if err != nil {
+		return c, src, err
+	}
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return c, src, fmt.Errorf("config: %s: %w", path, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, src, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, src, nil
 }
 
 // ReadSecrets fills the workspace secret and the SASL password from their files, else from
@@ -204,7 +218,7 @@ func (k Kafka) StartTime() (t time.Time, ok bool, err error) {
 	}
 	t, err = time.Parse(time.RFC3339, k.Start)
 	if err != nil {
-		return t, false, fmt.Errorf("config: kafka.start %q is not earliest, latest or an RFC 3339 time", k.Start)
+		return t, false, &FieldError{Field: "kafka.start", Value: fmt.Sprintf("%q", k.Start), Rule: "must be earliest, latest or an RFC 3339 time (2025-01-01T00:00:00Z)"}
 	}
 	return t, true, nil
 }
@@ -215,22 +229,24 @@ func (s SASL) Validate() error {
 	switch s.Mechanism {
 	case "", "plain", "scram-sha-256", "scram-sha-512":
 	default:
-		return fmt.Errorf("config: kafka.sasl.mechanism %s: must be plain, scram-sha-256 or scram-sha-512", s.Mechanism)
+		return &FieldError{Field: "kafka.sasl.mechanism", Value: s.Mechanism, Rule: "must be plain, scram-sha-256 or scram-sha-512"}
 	}
 	if s.Mechanism != "" && (s.Username == "" || s.Password == "") {
-		return fmt.Errorf("config: kafka.sasl %s: needs a username and a password (password_file or KAFKA_SASL_PASSWORD)", s.Mechanism)
+		return &FieldError{Field: "kafka.sasl", Value: s.Mechanism, Rule: "needs a username and a password (password_file or KAFKA_SASL_PASSWORD)"}
 	}
 	return nil
 }
 
-// Validate names the first field that is wrong and its value.
+// Validate names every field that is wrong, its value and the rule, each a *FieldError
+// (Source.Locate adds their lines). It checks everything the worker would refuse later, so
+// that `profile-ingest config check` can answer offline.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field string, value any, rule string) {
-		errs = append(errs, fmt.Errorf("config: %s %v: %s", field, value, rule))
+		errs = append(errs, &FieldError{Field: field, Value: fmt.Sprint(value), Rule: rule})
 	}
-	if len(c.Kafka.Brokers) == 0 {
-		bad("kafka.brokers", "[]", "name at least one broker")
+	if err := c.Kafka.ValidateConnection(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.Kafka.Topics) == 0 {
 		bad("kafka.topics", "[]", "name at least one topic")
@@ -248,12 +264,6 @@ func (c Config) Validate() error {
 	}
 	if l := c.Kafka.IsolationLevel; l != "read_committed" && l != "read_uncommitted" {
 		bad("kafka.isolation_level", fmt.Sprintf("%q", l), "must be read_committed or read_uncommitted")
-	}
-	if err := c.Kafka.SASL.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if (c.Kafka.TLSCertFile == "") != (c.Kafka.TLSKeyFile == "") {
-		bad("kafka.tls_cert_file", fmt.Sprintf("%q", c.Kafka.TLSCertFile), "and kafka.tls_key_file go together: give both or neither")
 	}
 	if u, err := url.Parse(c.SuprSend.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("suprsend.base_url", fmt.Sprintf("%q", c.SuprSend.BaseURL), "must be an http(s) URL")
@@ -299,10 +309,6 @@ func (c Config) Validate() error {
 			fmt.Sprintf("must be below kafka.rebalance_timeout %s: the group waits no longer than that for a member to finish its drain "+
 				"(the member heartbeats through its drain, so kafka.session_timeout does not bound it)", c.Kafka.RebalanceTimeout))
 	}
-	if c.Kafka.HeartbeatInterval >= c.Kafka.SessionTimeout {
-		bad("kafka.heartbeat_interval", c.Kafka.HeartbeatInterval,
-			fmt.Sprintf("must be below kafka.session_timeout %s: the group expels a member silent that long, a draining one too", c.Kafka.SessionTimeout))
-	}
 	if c.Consumer.LagInterval < 0 {
 		bad("consumer.lag_interval", c.Consumer.LagInterval, "must not be negative (0 turns it off)")
 	}
@@ -312,5 +318,6 @@ func (c Config) Validate() error {
 	if c.DLQ.MaxMessageBytes < 1<<20 {
 		bad("dlq.max_message_bytes", c.DLQ.MaxMessageBytes, "must be at least 1048576, the size of a record a broker takes by default")
 	}
+	errs = append(errs, c.validateMore()...)
 	return errors.Join(errs...)
 }

@@ -1,3 +1,4 @@
-// Package dlq writes records that cannot be delivered to a dead-letter topic, with their reason,
-// and gives operators the tools to inspect, replay and drain it.
+// Package dlq writes records that cannot be delivered to a dead-letter topic, with their reason
+// in headers whose names and formats (headers.go) are the contract the operator tools in
+// package dlq/tools read back. A Writer is safe for concurrent use.
 package dlq

@@ -27,7 +27,20 @@ const (
 	HeaderWorkerHost      = "profile-ingest-worker-host"      // the worker's host name
 	HeaderReplayCount     = "profile-ingest-replay-count"     // how many times this record was replayed from a dead-letter topic
 	HeaderInsertID        = profile.InsertIDHeader            // the $insert_id the record was sent with; absent when it never was
+	// HeaderOriginal names the record's first consumption, "topic/partition/offset": every dead
+	// letter of the record and every replay of it carry the same value, so the replay's loop
+	// guard counts per original record, whatever the copy and whichever group replays it.
+	HeaderOriginal = "profile-ingest-original"
 )
+
+// Original is the value of HeaderOriginal for a record consumed at origin with headers: the
+// value it already carries (it is a replay), else origin's topic/partition/offset.
+func Original(headers []kafka.Header, origin Origin) string {
+	if v, ok := Header(headers, HeaderOriginal); ok && v != "" {
+		return v
+	}
+	return origin.Topic + "/" + strconv.Itoa(origin.Partition) + "/" + strconv.FormatInt(origin.Offset, 10)
+}
 
 // MaxErrorBytes bounds the error text kept in a header.
 const MaxErrorBytes = 2048
@@ -75,8 +88,10 @@ func ReplayCount(headers []kafka.Header) int {
 	return 0
 }
 
-// message builds the dead-letter message for r, with the error text already redacted.
-func (r Record) message(workerVersion, host, errText string) kafka.Message {
+// Message is the dead-letter record r becomes, with the error text already redacted: its key
+// and value unchanged, this package's headers, then the original's. It is the header contract
+// package dlq/tools reads back.
+func (r Record) Message(workerVersion, host, errText string) kafka.Message {
 	h := make([]kafka.Header, 0, 14+len(r.Headers))
 	add := func(k, v string) { h = append(h, kafka.Header{Key: k, Value: []byte(v)}) }
 	add(HeaderReason, r.Reason)
@@ -85,13 +100,14 @@ func (r Record) message(workerVersion, host, errText string) kafka.Message {
 	add(HeaderOriginTopic, r.Origin.Topic)
 	add(HeaderOriginPartition, strconv.Itoa(r.Origin.Partition))
 	add(HeaderOriginOffset, strconv.FormatInt(r.Origin.Offset, 10))
-	add(HeaderOriginTimestamp, formatTime(r.Origin.Timestamp))
+	add(HeaderOriginTimestamp, FormatTime(r.Origin.Timestamp))
 	add(HeaderAttempts, strconv.Itoa(r.Attempts))
-	add(HeaderFirstFailure, formatTime(r.FirstFailure))
-	add(HeaderLastFailure, formatTime(r.LastFailure))
+	add(HeaderFirstFailure, FormatTime(r.FirstFailure))
+	add(HeaderLastFailure, FormatTime(r.LastFailure))
 	add(HeaderWorkerVersion, workerVersion)
 	add(HeaderWorkerHost, host)
 	add(HeaderReplayCount, strconv.Itoa(ReplayCount(r.Headers)))
+	add(HeaderOriginal, Original(r.Headers, r.Origin))
 	if r.InsertID != "" {
 		add(HeaderInsertID, r.InsertID)
 	}
@@ -103,7 +119,8 @@ func (r Record) message(workerVersion, host, errText string) kafka.Message {
 	return kafka.Message{Key: r.Key, Value: r.Value, Headers: h}
 }
 
-func formatTime(t time.Time) string {
+// FormatTime writes a time as the dead-letter headers carry it: RFC 3339 in UTC with milliseconds; "" for the zero time.
+func FormatTime(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}

@@ -140,7 +140,7 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 	}
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
-		msgs[i] = r.message(w.version, w.host, w.errorText(r.Err))
+		msgs[i] = r.Message(w.version, w.host, w.errorText(r.Err))
 	}
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = w.cfg.RetryInitial

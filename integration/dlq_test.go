@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/hubsim"
 )
 
 // deadLetters writes recs to the dead-letter topic with the worker's own dlq.Writer, in one
@@ -46,6 +48,18 @@ func failed(origin, key, reason string, status, replays int, last time.Time, off
 		Origin: dlq.Origin{Topic: origin, Partition: 0, Offset: offset, Timestamp: last.Add(-time.Minute).Truncate(time.Millisecond)},
 		Reason: reason, Err: reason + " error text", Status: status, Attempts: 1, FirstFailure: last.Add(-time.Second), LastFailure: last,
 	}
+}
+
+// rejectedDeadLetters writes n rejected dead letters of users user-0… from origin to dead.
+func rejectedDeadLetters(t *testing.T, brokers []string, origin, dead string, n int) []dlq.Record {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []dlq.Record
+	for i := range n {
+		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
+	}
+	deadLetters(t, brokers, dead, recs...)
+	return recs
 }
 
 // dlqRun runs `profile-ingest dlq args...` to its end and returns its exit status and output.
@@ -194,7 +208,9 @@ func TestDlqReplay(t *testing.T) {
 			t.Errorf("replayed %s = %s: not one of the rejected dead letters, or its value changed", m.Key, m.Value)
 			continue
 		}
-		wantHeaders := []kafka.Header{{Key: dlq.HeaderReplayCount, Value: []byte("1")}, {Key: "traceparent", Value: []byte("00-" + string(m.Key) + "-01")}}
+		wantHeaders := []kafka.Header{{Key: dlq.HeaderReplayCount, Value: []byte("1")},
+			{Key: dlq.HeaderOriginal, Value: fmt.Appendf(nil, "%s/0/%d", origin, r.Origin.Offset)}, // the first consumption, kept by every copy
+			{Key: "traceparent", Value: []byte("00-" + string(m.Key) + "-01")}}
 		if fmt.Sprint(m.Headers) != fmt.Sprint(wantHeaders) {
 			t.Errorf("replayed %s headers %v, want %v", m.Key, m.Headers, wantHeaders)
 		}
@@ -250,7 +266,7 @@ func TestDlqReplayStopsAtAMissingOriginTopic(t *testing.T) {
 	if code != 1 || !strings.Contains(out, missing+" (1 records)") {
 		t.Errorf("dry run: exit %d, want 1 naming %s:\n%s", code, missing, out)
 	}
-	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--batch-size", "1")
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--batch-size", "1", "--yes")
 	if code != 1 || !strings.Contains(out, "destination topic "+missing+" of dead letter "+dead+"/0 offset 1") || !strings.Contains(out, "pass --to") {
 		t.Fatalf("replay: exit %d, want 1 naming %s and the record:\n%s", code, missing, out)
 	}
@@ -258,7 +274,7 @@ func TestDlqReplayStopsAtAMissingOriginTopic(t *testing.T) {
 		t.Errorf("committed %d, want 1: past a, not past b", c[0])
 	}
 	// --to sends the rest somewhere that exists; the run resumes at b.
-	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--to", origin)
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--to", origin, "--yes")
 	if code != 0 || !strings.Contains(out, "replayed 2 (rejected 2)") {
 		t.Fatalf("replay --to: exit %d, want 0 and 2 replayed:\n%s", code, out)
 	}
@@ -278,19 +294,14 @@ func TestDlqReplaysWithTheSameGroupDoNotOverlap(t *testing.T) {
 	brokers := Brokers(t)
 	origin := NewTopic(t, brokers, 3)
 	dead := NewTopic(t, brokers, 1)
-	now := time.Now().UTC().Truncate(time.Millisecond)
 	const n = 1000
-	var recs []dlq.Record
-	for i := range n {
-		recs = append(recs, failed(origin, fmt.Sprintf("user-%d", i), "rejected", 400, 0, now, int64(i)))
-	}
-	deadLetters(t, brokers, dead, recs...)
+	rejectedDeadLetters(t, brokers, origin, dead, n)
 	group := dead + ".replay"
 
 	// One record per batch: a publish and a commit each, so the first replay runs for seconds.
-	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--batch-size", "1", "--brokers", strings.Join(brokers, ","))
+	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--batch-size", "1", "--yes", "--brokers", strings.Join(brokers, ","))
 	Eventually(t, time.Minute, "the first replay committing", func() bool { return CommittedOffsets(t, brokers, group, dead)[0] > 0 })
-	code, out := dlqRun(t, brokers, "replay", "--topic", dead)
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--yes")
 	if code != 1 || !strings.Contains(out, "group "+group+" has 1 members") || !strings.Contains(out, "another replay, or a consumer, uses it") {
 		t.Errorf("second replay: exit %d, want 1 and the group named in use:\n%s", code, out)
 	}
@@ -303,8 +314,230 @@ func TestDlqReplaysWithTheSameGroupDoNotOverlap(t *testing.T) {
 	if got := len(ReadAll(t, brokers, origin)); got != n {
 		t.Errorf("origin topic holds %d records, want each of the %d dead letters once", got, n)
 	}
-	code, out = dlqRun(t, brokers, "replay", "--topic", dead)
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--yes")
 	if code != 0 || !strings.Contains(out, "replayed 0, skipped by filter 0") {
 		t.Errorf("a replay after the first ended: exit %d, want 0 and nothing left:\n%s", code, out)
+	}
+}
+
+// TestDlqReplayAsksFirst: a replay of everything, or of a reason that cannot succeed unchanged,
+// prints the dry run's numbers and what will only be dead-lettered again, and without a "y"
+// publishes and commits nothing (exit 2); --reason rejected does not ask; --yes replays.
+func TestDlqReplayAsksFirst(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	deadLetters(t, brokers, dead,
+		failed(origin, "a", "rejected", 400, 0, now, 1),
+		failed(origin, "b", "retries_exhausted", 503, 0, now, 2),
+		failed(origin, "c", "invalid_json", 0, 0, now, 3),
+		failed(origin, "d", "too_large", 0, 0, now, 4),
+		failed(origin, "e", "invalid_json", 0, 0, now, 5),
+	)
+	for _, args := range [][]string{{}, {"--reason", "invalid_json"}} {
+		code, out := dlqRun(t, brokers, append([]string{"replay", "--topic", dead}, args...)...)
+		if code != 2 || !strings.Contains(out, "not confirmed: nothing published, nothing committed (--yes replays without asking)") {
+			t.Errorf("replay %v: exit %d, want 2, not confirmed:\n%s", args, code, out)
+		}
+		if !strings.Contains(out, "dry run: would replay") || !strings.Contains(out, "[y/N]") {
+			t.Errorf("replay %v did not show the dry run and ask:\n%s", args, out)
+		}
+		if len(args) == 0 && !strings.Contains(out, "3 of them will only be dead-lettered again: their message is wrong and is replayed unchanged (invalid_json 2, too_large 1)") {
+			t.Errorf("replay of everything does not say which records fail again:\n%s", out)
+		}
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 0 {
+		t.Errorf("unconfirmed replays published %d records", n)
+	}
+	if c := CommittedOffsets(t, brokers, dead+".replay", dead); len(c) != 0 {
+		t.Errorf("unconfirmed replays committed %v", c)
+	}
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected,retries_exhausted", "--group", UniqueName(t, "g"))
+	if code != 0 || strings.Contains(out, "[y/N]") || !strings.Contains(out, "replayed 2 (rejected 1, retries_exhausted 1)") {
+		t.Errorf("a replay of what can succeed asked, or failed: exit %d\n%s", code, out)
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--yes")
+	if code != 0 || strings.Contains(out, "[y/N]") || !strings.Contains(out, "replayed 5") {
+		t.Errorf("--yes: exit %d, want 0, no question, 5 replayed\n%s", code, out)
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 7 {
+		t.Errorf("origin holds %d records, want 2 + 5", n)
+	}
+}
+
+// TestDlqReplayInterrupted: Ctrl-C stops a replay after the batch in hand, which it publishes
+// and commits; it says how many, truly, and exits 130; the same command resumes and every
+// dead letter is published exactly once.
+func TestDlqReplayInterrupted(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	const n = 3000
+	recs := rejectedDeadLetters(t, brokers, origin, dead, n)
+	group := dead + ".replay"
+	args := []string{"dlq", "replay", "--topic", dead, "--reason", "rejected", "--batch-size", "5", "--brokers", strings.Join(brokers, ",")}
+	p := Start(t, nil, Binary(t, "profile-ingest"), args...)
+	Eventually(t, time.Minute, "the replay publishing", func() bool { return EndOffsets(t, brokers, origin)[0] > 0 })
+	p.Signal(syscall.SIGINT)
+	if code := p.Wait(time.Minute); code != 130 {
+		t.Fatalf("interrupted replay: exit %d, want 130\n%s", code, lastLines(p.Output(), 20))
+	}
+	var published, committed int64
+	i := strings.Index(p.Output(), "interrupted: ")
+	if i < 0 {
+		t.Fatalf("no interrupted line:\n%s", lastLines(p.Output(), 20))
+	}
+	if _, err := fmt.Sscanf(p.Output()[i:], "interrupted: %d published, %d committed; run the same command to resume", &published, &committed); err != nil {
+		t.Fatalf("interrupted line: %v\n%s", err, lastLines(p.Output(), 20))
+	}
+	if published == n {
+		t.Fatalf("the replay ended before the signal; the test proves nothing")
+	}
+	if got := EndOffsets(t, brokers, origin)[0]; got != published {
+		t.Errorf("it says %d published; the origin topic holds %d", published, got)
+	}
+	if got := CommittedOffsets(t, brokers, group, dead)[0]; got != committed {
+		t.Errorf("it says %d committed; the group committed %d", committed, got)
+	}
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d (rejected %d)", n-published, n-published)) {
+		t.Fatalf("resume: exit %d, want 0 and the %d left\n%s", code, n-published, lastLines(out, 20))
+	}
+	keys := map[string]int{}
+	for _, m := range ReadAll(t, brokers, origin) {
+		keys[string(m.Key)]++
+	}
+	for _, r := range recs {
+		if keys[string(r.Key)] != 1 {
+			t.Errorf("%s published %d times, want once", r.Key, keys[string(r.Key)])
+		}
+	}
+}
+
+// TestDlqInspectOfATopicWithoutDeadLetters: inspect of a topic whose records carry no
+// dead-letter headers says so (exit 2) instead of counting them as dead letters; on a topic
+// with both, only the dead letters are counted and the others are reported apart.
+func TestDlqInspectOfATopicWithoutDeadLetters(t *testing.T) {
+	brokers := Brokers(t)
+	topic := NewTopic(t, brokers, 1)
+	var plain []kafka.Message
+	for i := range 3 {
+		plain = append(plain, kafka.Message{Key: fmt.Appendf(nil, "u-%d", i), Value: fmt.Appendf(nil, `{"distinct_id":"u-%d","operations":[]}`, i)})
+	}
+	Produce(t, brokers, topic, plain...)
+	for _, args := range [][]string{{"inspect", "--topic", topic}, {"inspect", "--topic", topic, "--summary"}} {
+		code, out := dlqRun(t, brokers, args...)
+		if code != 2 || !strings.Contains(out, topic+" holds no dead letters: none of the 3 records read carries profile-ingest's dead-letter headers") {
+			t.Errorf("%v: exit %d, want 2 saying it holds no dead letters\n%s", args, code, out)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	deadLetters(t, brokers, topic, failed("in", "a", "rejected", 400, 0, now, 1), failed("in", "b", "rejected", 400, 0, now, 2))
+	code, out := dlqRun(t, brokers, "inspect", "--topic", topic, "--summary")
+	if code != 0 || !strings.Contains(out, "2 dead letters match (of 5 read)") || strings.Contains(out, "(none)") ||
+		!strings.Contains(out, "3 of the 5 records read carry no dead-letter headers") {
+		t.Errorf("a mixed topic: exit %d\n%s", code, out)
+	}
+}
+
+// TestDlqReplayLoopGuardCountsPerOriginalRecord: poison records replayed again and again with
+// fresh groups, each time through the real worker, are replayed once per round (only the newest
+// copy of each original record) and stop at --max-replays: 24 poison records leave 4 × 24 dead
+// letters after four rounds, not the 360 a per-copy guard lets through.
+func TestDlqReplayLoopGuardCountsPerOriginalRecord(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	topic := NewTopic(t, brokers, 2)
+	group := UniqueName(t, "g")
+	const poison = 24
+	var msgs []kafka.Message
+	for i := range poison {
+		id := fmt.Sprintf("poison-%02d", i)
+		msgs = append(msgs, kafka.Message{Key: []byte(id), Value: fmt.Appendf(nil, `{"distinct_id":%q,"operations":[{"add_email":"not an email"}]}`, id)})
+	}
+	Produce(t, brokers, topic, msgs...)
+	_, url := newInProcessHubsim(t, hubsim.Faults{})
+	work := func(round int) {
+		t.Helper()
+		w := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--stop-at-end")...)
+		if code := w.Wait(2 * time.Minute); code != 0 {
+			t.Fatalf("round %d: worker exit %d", round, code)
+		}
+	}
+	count := func(m map[int]int64) (n int64) {
+		for _, v := range m {
+			n += v
+		}
+		return n
+	}
+	work(0)
+	for round := 1; round <= 4; round++ {
+		code, out := dlqRun(t, brokers, "replay", "--topic", topic+".dlq", "--group", UniqueName(t, fmt.Sprintf("r%d", round)), "--yes")
+		want := poison
+		if round == 4 {
+			want = 0 // the newest copies were replayed 3 times: the loop guard
+		}
+		if code != 0 || !strings.Contains(out, fmt.Sprintf("replayed %d", want)) {
+			t.Fatalf("round %d: exit %d, want %d replayed\n%s", round, code, want, out)
+		}
+		if round == 4 && !strings.Contains(out, fmt.Sprintf("skipped by replay limit %d", poison)) {
+			t.Errorf("round 4 does not report the %d guarded records:\n%s", poison, out)
+		}
+		if round > 1 && !strings.Contains(out, fmt.Sprintf("superseded by a later copy of the same record %d", poison*(round-1))) {
+			t.Errorf("round %d does not report the older copies as superseded:\n%s", round, out)
+		}
+		work(round)
+	}
+	if n := count(EndOffsets(t, brokers, topic+".dlq")); n != 4*poison {
+		t.Errorf("%d dead letters after four rounds, want %d (24 originals, each replayed 3 times)", n, 4*poison)
+	}
+	if n := count(EndOffsets(t, brokers, topic)); n != 4*poison {
+		t.Errorf("%d records on the origin topic, want %d", n, 4*poison)
+	}
+}
+
+// TestDlqFilters: --key, --origin-topic and --error select dead letters for inspect and replay;
+// a filtered replay publishes exactly those.
+func TestDlqFilters(t *testing.T) {
+	brokers := Brokers(t)
+	a, b := NewTopic(t, brokers, 1), NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	email := failed(a, "u-1", "rejected", 400, 0, now, 1)
+	email.Err = `operations[0].add_email: "x" is Not A Valid Email`
+	deadLetters(t, brokers, dead, email,
+		failed(a, "u-2", "rejected", 400, 0, now, 2),
+		failed(b, "u-1", "rejected", 400, 0, now, 3),
+		failed(b, "u-3", "retries_exhausted", 503, 0, now, 4))
+	keys := func(out string) []string {
+		var ks []string
+		for _, l := range jsonLines(t, out) {
+			o := l["origin"].(map[string]any)
+			ks = append(ks, fmt.Sprintf("%s@%v", l["key"], o["offset"]))
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--key", "u-1"}, "[u-1@1 u-1@3]"},
+		{[]string{"--origin-topic", b}, "[u-1@3 u-3@4]"},
+		{[]string{"--error", "not a valid email"}, "[u-1@1]"},
+		{[]string{"--key", "u-1,u-3", "--origin-topic", b, "--reason", "retries_exhausted"}, "[u-3@4]"},
+	} {
+		code, out := dlqRun(t, brokers, append([]string{"inspect", "--topic", dead}, tc.args...)...)
+		if got := fmt.Sprint(keys(out)); code != 0 || got != tc.want {
+			t.Errorf("inspect %v: exit %d, %s, want %s\n%s", tc.args, code, got, tc.want, out)
+		}
+	}
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--origin-topic", b, "--key", "u-1")
+	if code != 0 || !strings.Contains(out, "replayed 1 (rejected 1), skipped by filter 3") {
+		t.Fatalf("filtered replay: exit %d\n%s", code, out)
+	}
+	if got, other := ReadAll(t, brokers, b), ReadAll(t, brokers, a); len(got) != 1 || string(got[0].Key) != "u-1" || len(other) != 0 {
+		t.Errorf("the filtered replay published %d records to %s (want u-1 only) and %d to %s", len(got), b, len(other), a)
 	}
 }

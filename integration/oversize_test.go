@@ -13,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/dlq"
+	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 	"github.com/profile-ingest/profile-ingest/hubsim"
 )
 
@@ -124,7 +125,7 @@ func checkOversizeOutcome(t *testing.T, hs *Hub, brokers []string, topic, group 
 		t.Fatalf("%d dead letters, want %d", len(dead), len(sizes))
 	}
 	for i, m := range dead {
-		e := dlq.ParseEntry(m)
+		e := dlqtools.ParseEntry(m)
 		if e.Reason != "too_large" || len(m.Value) != sizes[i] || string(m.Value) != string(huge(sizes[i]).Value) {
 			t.Errorf("dead letter %d: reason %q, %d bytes; want too_large with the original %d bytes", i, e.Reason, len(m.Value), sizes[i])
 		}

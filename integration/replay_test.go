@@ -11,7 +11,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/profile-ingest/profile-ingest/dlq"
+	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 	"github.com/profile-ingest/profile-ingest/hubsim"
 )
 
@@ -56,14 +56,14 @@ func TestReplayOfAnAppliedDeadLetterAppliesNothingTwice(t *testing.T) {
 		t.Fatalf("%d dead letters, want all %d (their answers were lost)", len(dead), n)
 	}
 	for _, m := range dead {
-		e := dlq.ParseEntry(m)
+		e := dlqtools.ParseEntry(m)
 		if e.Reason != "retries_exhausted" || e.InsertID == "" {
 			t.Fatalf("dead letter %s: reason %q insert id %q; want retries_exhausted with the id it was sent with", m.Key, e.Reason, e.InsertID)
 		}
 	}
 
 	hs.SetFaults(hubsim.Faults{})
-	if code, out := dlqRun(t, brokers, "replay", "--topic", topic+".dlq"); code != 0 {
+	if code, out := dlqRun(t, brokers, "replay", "--topic", topic+".dlq", "--yes"); code != 0 {
 		t.Fatalf("replay exited %d:\n%s", code, out)
 	}
 	work("second run, the replayed records")

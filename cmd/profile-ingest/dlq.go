@@ -17,6 +17,7 @@ import (
 
 	"github.com/profile-ingest/profile-ingest/config"
 	"github.com/profile-ingest/profile-ingest/dlq"
+	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/sender"
 )
@@ -48,12 +49,13 @@ type kafkaFlags struct {
 // cluster loads the config file, applies --brokers, reads the SASL password and returns the
 // config with the dialer and transport that carry its TLS and SASL settings.
 func (f *kafkaFlags) cluster(cmd string) (config.Config, *kafka.Dialer, *kafka.Transport, error) {
-	cfg, err := config.Load(f.Config)
+	cfg, src, err := config.LoadFile(f.Config)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
 	if len(f.Brokers) > 0 {
 		cfg.Kafka.Brokers = f.Brokers
+		src.Flags = map[string]string{"kafka.brokers": "--brokers"}
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		return cfg, nil, nil, fmt.Errorf("%s: --brokers: name at least one broker", cmd)
@@ -61,7 +63,7 @@ func (f *kafkaFlags) cluster(cmd string) (config.Config, *kafka.Dialer, *kafka.T
 	if err := cfg.ReadSecrets(); err != nil {
 		return cfg, nil, nil, err
 	}
-	if err := cfg.Kafka.SASL.Validate(); err != nil {
+	if err := src.Locate(cfg.Kafka.ValidateConnection()); err != nil {
 		return cfg, nil, nil, err
 	}
 	dialer, transport, err := kafkaDialer(cfg.Kafka)
@@ -76,13 +78,16 @@ type dlqTopicFlags struct {
 
 // dlqFilterFlags select dead letters.
 type dlqFilterFlags struct {
-	Reason []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, rejected, retries_exhausted)."`
-	Since  string   `help:"Only dead letters whose last failure is at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m, 24h). Reading seeks there by record time instead of starting at the topic's start."`
-	Until  string   `help:"Only dead letters whose last failure is before this time: RFC 3339 or a duration ago."`
+	Reason      []string `help:"Only dead letters with this reason; repeat the flag or comma-separate for several (invalid_json, invalid_message, invalid_operation, too_large, invalid_options, rejected, retries_exhausted)."`
+	Since       string   `help:"Only dead letters whose last failure is at or after this time: RFC 3339 (2026-01-02T15:04:05Z) or a duration ago (90m, 24h). Reading seeks there by record time instead of starting at the topic's start."`
+	Until       string   `help:"Only dead letters whose last failure is before this time: RFC 3339 or a duration ago."`
+	Key         []string `help:"Only dead letters of this record key (the distinct_id); repeat or comma-separate for several."`
+	OriginTopic []string `name:"origin-topic" help:"Only dead letters consumed from this topic (profile-ingest-origin-topic); repeat or comma-separate."`
+	ErrorText   string   `name:"error" help:"Only dead letters whose error text contains this, ignoring case (e.g. \"not a valid email\")."`
 }
 
 // open resolves the cluster and the topic and returns a scanner of it.
-func (f *dlqTopicFlags) open(cmd string) (*dlq.Scanner, error) {
+func (f *dlqTopicFlags) open(cmd string) (*dlqtools.Scanner, error) {
 	cfg, dialer, transport, err := f.cluster(cmd)
 	if err != nil {
 		return nil, err
@@ -91,13 +96,13 @@ func (f *dlqTopicFlags) open(cmd string) (*dlq.Scanner, error) {
 	if strings.TrimSpace(topic) == "" {
 		return nil, fmt.Errorf("%s: --topic: name the dead-letter topic (or give --config with kafka.topics or dlq.topic)", cmd)
 	}
-	return dlq.NewScanner(cfg.Kafka.Brokers, topic, dlq.WithConnection(dialer, transport))
+	return dlqtools.NewScanner(cfg.Kafka.Brokers, topic, dlqtools.WithConnection(dialer, transport))
 }
 
 // filter parses the filter flags; strict refuses reasons this worker never writes (a typo in a
 // replay would otherwise move the cursor past everything).
-func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.Writer) (dlq.Filter, error) {
-	var out dlq.Filter
+func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.Writer) (dlqtools.Filter, error) {
+	var out dlqtools.Filter
 	for _, r := range f.Reason {
 		r = strings.TrimSpace(r)
 		if r == "" {
@@ -112,6 +117,14 @@ func (f *dlqFilterFlags) filter(cmd string, now time.Time, strict bool, warn io.
 		}
 		out.Reasons = append(out.Reasons, r)
 	}
+	for flag, list := range map[string][]string{"key": f.Key, "origin-topic": f.OriginTopic} {
+		for _, v := range list {
+			if strings.TrimSpace(v) == "" {
+				return out, fmt.Errorf("%s: --%s %q: must not be empty", cmd, flag, strings.Join(list, ","))
+			}
+		}
+	}
+	out.Keys, out.OriginTopics, out.ErrorContains = f.Key, f.OriginTopic, f.ErrorText
 	var err error
 	if out.Since, err = parseWhen(cmd, "since", f.Since, now); err != nil {
 		return out, err
@@ -176,8 +189,8 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 	}
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
-	var sum dlq.Summary
-	each := func(e dlq.Entry) error {
+	var sum dlqtools.Summary
+	each := func(e dlqtools.Entry) error {
 		if c.Summary {
 			sum.Add(e)
 			return nil
@@ -190,14 +203,22 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 		return out.WriteByte('\n')
 	}
 	p := newProgress(stderr, cmd)
-	st, err := s.Inspect(ctx, f, c.Limit, each, func(st dlq.ScanStats) {
+	st, err := s.Inspect(ctx, f, c.Limit, each, func(st dlqtools.ScanStats) {
 		p.maybe(func() string { return fmt.Sprintf("read %d of %d records, %d match", st.Read, st.Total, st.Matched) })
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", cmd, err)
 	}
+	if st.Read > 0 && st.NotDeadLetters == st.Read {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s holds no dead letters: none of the %d records read carries profile-ingest's dead-letter headers (%s); is --topic the dead-letter topic? (the worker's is dlq.topic, default <first topic>.dlq)",
+			cmd, s.Topic(), st.Read, dlq.HeaderReason)}
+	}
 	if c.Summary {
 		writeSummary(out, s.Topic(), &sum, st)
+	}
+	if st.NotDeadLetters > 0 {
+		fmt.Fprintf(stderr, "%s: note: %d of the %d records read carry no dead-letter headers (%s) and are not counted as dead letters (inspect marks them \"foreign\":true): they were not written by profile-ingest's dead-letter writer\n",
+			cmd, st.NotDeadLetters, st.Read, dlq.HeaderReason)
 	}
 	return out.Flush()
 }
@@ -206,7 +227,7 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 const topOrigins = 10
 
 // writeSummary prints the --summary tables.
-func writeSummary(w io.Writer, topic string, s *dlq.Summary, st dlq.ScanStats) {
+func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.ScanStats) {
 	fmt.Fprintf(w, "%s: %d dead letters match (of %d read)\n", topic, s.Total, st.Read)
 	if s.Total == 0 {
 		return
@@ -214,7 +235,7 @@ func writeSummary(w io.Writer, topic string, s *dlq.Summary, st dlq.ScanStats) {
 	fmt.Fprintf(w, "oldest failure %s, newest %s\n\n", fmtTime(s.OldestFailure), fmtTime(s.NewestFailure))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT")
-	for _, kv := range byCount(s.ByReason, func(a, b dlq.ReasonStatus) int {
+	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	}) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n)
@@ -252,6 +273,13 @@ type dlqReplayCmd struct {
 	DryRun         bool   `name:"dry-run" help:"Read from the group's position and print what would be replayed and skipped; publish nothing, commit nothing."`
 	Group          string `help:"Consumer group that keeps this replay's position on the dead-letter topic (default: <topic>.replay). Records an earlier run skipped lie behind its cursor: replay them with a new group."`
 	BatchSize      int    `name:"batch-size" default:"500" help:"Records read between two commits: the most a replay that dies publishes twice."`
+	Yes            bool   `help:"Replay without asking, even without --reason or with a reason whose records cannot succeed unchanged (invalid_json, invalid_message, invalid_operation, too_large)."`
+}
+
+// unfixableReasons are the reasons whose records fail again, unchanged, when replayed: the
+// message itself is wrong. (invalid_options is a configuration fault: fix it, then replay.)
+var unfixableReasons = []string{
+	string(profile.ReasonInvalidJSON), string(profile.ReasonInvalidMessage), string(profile.ReasonInvalidOperation), string(profile.ReasonTooLarge),
 }
 
 // Help is the long help of `dlq replay --help`.
@@ -265,22 +293,89 @@ either published or deliberately skipped, and the group's offset moves past it o
     unchanged, the original headers kept and profile-ingest-replay-count set to count + 1;
   - skipped by filter: it does not match --reason/--since/--until. The cursor moves past it:
     a later run with the same group will not see it. Use a new --group to replay it later;
-  - skipped by replay limit (the loop guard): it was replayed --max-replays times already.
+  - skipped by replay limit (the loop guard): it was replayed --max-replays times already;
+  - superseded: a later copy of the same original record is on the topic (a dead letter of a
+    replay of it, with a higher replay count; every copy carries profile-ingest-original). Only
+    the newest copy of each record is replayed, so replays with fresh groups do not multiply
+    copies. The whole topic is read once first to find the newest copies.
 
 Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
 everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
 a second run continues where the first stopped. A replay is the one member of its group while
 it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1).
-There is no separate 'drain': a replay without filters is the drain.`
+There is no separate 'drain': a replay without filters is the drain.
+
+Without --reason, or with a reason whose records cannot succeed unchanged (invalid_json,
+invalid_message, invalid_operation, too_large), a replay first prints the dry run's numbers and
+which records will only be dead-lettered again, then asks for confirmation on stdin; --yes
+skips the question. Not confirmed (or stdin is not a terminal and gives no "y"): nothing is
+published, exit 2.
+
+Interrupted (Ctrl-C, SIGTERM), it stops after the batch in hand, commits what it published and
+says "interrupted: N published, M committed; run the same command to resume", exit 130.`
 }
 
 func (c *dlqReplayCmd) Run() error {
 	ctx, stop := signalContext()
 	defer stop()
-	return c.run(ctx, os.Stdout, os.Stderr, time.Now())
+	return c.run(ctx, os.Stdin, os.Stdout, os.Stderr, time.Now())
 }
 
-func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now time.Time) error {
+// needsConfirmation: no --reason (everything, the unfixable included), or an unfixable one.
+func (c *dlqReplayCmd) needsConfirmation() bool {
+	if len(c.Reason) == 0 {
+		return true
+	}
+	for _, r := range c.Reason {
+		if slices.Contains(unfixableReasons, strings.TrimSpace(r)) {
+			return true
+		}
+	}
+	return false
+}
+
+// confirm runs the replay dry, prints its numbers and what will only be dead-lettered again,
+// and asks on stdin. Anything but "y" or "yes" refuses, exit 2, with nothing published.
+func (c *dlqReplayCmd) confirm(ctx context.Context, s *dlqtools.Scanner, rc dlqtools.ReplayConfig, f dlqtools.Filter, stdin io.Reader, stdout, stderr io.Writer) error {
+	const cmd = "dlq replay"
+	dry := rc
+	dry.DryRun = true
+	r, err := dlqtools.NewReplayer(s, dry)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", cmd, err)}
+	}
+	defer r.Close()
+	rep, err := r.Run(ctx, f)
+	if err != nil {
+		return fmt.Errorf("%s: dry run before asking: %w", cmd, err)
+	}
+	writeReplayReport(stdout, s.Topic(), dry, rep)
+	if rep.Replayed == 0 {
+		return nil // nothing would be published: nothing to confirm
+	}
+	var again []string
+	var n int
+	for _, reason := range unfixableReasons {
+		if c, ok := rep.ByReason[reason]; ok && c.Replayed > 0 {
+			again = append(again, fmt.Sprintf("%s %d", reason, c.Replayed))
+			n += c.Replayed
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(stdout, "%d of them will only be dead-lettered again: their message is wrong and is replayed unchanged (%s); --reason rejected,retries_exhausted leaves them out\n",
+			n, strings.Join(again, ", "))
+	}
+	fmt.Fprintf(stderr, "%s: publish these %d records to their topics? [y/N] ", cmd, rep.Replayed)
+	answer, _ := bufio.NewReader(stdin).ReadString('\n')
+	fmt.Fprintln(stderr)
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("%s: not confirmed: nothing published, nothing committed (--yes replays without asking)", cmd)}
+}
+
+func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, now time.Time) error {
 	const cmd = "dlq replay"
 	switch {
 	case c.MaxReplays < 1:
@@ -299,10 +394,15 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 	if c.To == s.Topic() {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --to %s is the dead-letter topic itself", cmd, c.To)}
 	}
-	rc := dlq.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
+	rc := dlqtools.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
 	rc.To, rc.MaxReplays, rc.DryRun, rc.BatchRecords = c.To, c.MaxReplays, c.DryRun, c.BatchSize
+	if !c.DryRun && !c.Yes && c.needsConfirmation() {
+		if err := c.confirm(ctx, s, rc, f, stdin, stdout, stderr); err != nil {
+			return err
+		}
+	}
 	p := newProgress(stderr, cmd)
-	r, err := dlq.NewReplayer(s, rc, dlq.WithProgress(func(pr dlq.Progress) {
+	r, err := dlqtools.NewReplayer(s, rc, dlqtools.WithProgress(func(pr dlqtools.Progress) {
 		p.maybe(func() string {
 			return fmt.Sprintf("read %d of %d records: replayed %d, skipped %d by filter, %d by replay limit",
 				pr.Read, pr.Total, pr.Replayed, pr.SkippedFilter, pr.SkippedLimit)
@@ -313,10 +413,15 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 	}
 	defer r.Close()
 	rep, err := r.Run(ctx, f)
-	if err == nil || rep.Replayed+rep.SkippedFilter+rep.SkippedLimit > 0 {
+	settled := rep.Replayed + rep.SkippedFilter + rep.SkippedLimit + rep.SkippedSuperseded
+	if err == nil || settled > 0 {
 		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
 	}
-	if errors.Is(err, dlq.ErrMissingDestination) {
+	if err != nil && ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted: %d published, %d committed; run the same command to resume",
+			cmd, rep.Replayed, settled)}
+	}
+	if errors.Is(err, dlqtools.ErrMissingDestination) {
 		err = fmt.Errorf("%w; create the topic, or pass --to TOPIC", err)
 	}
 	if err != nil {
@@ -335,27 +440,27 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdout, stderr io.Writer, now ti
 }
 
 // writeReplayReport prints the histogram, the loop-guarded records and the final summary line.
-func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.ReplayReport) {
+func writeReplayReport(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep *dlqtools.ReplayReport) {
 	mode := ""
 	if rc.DryRun {
 		mode = " (dry run: nothing published, nothing committed)"
 	}
 	fmt.Fprintf(w, "replay of %s by group %s%s\n", topic, rc.Group, mode)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REASON\tSTATUS\tREPLAYED\tSKIPPED BY FILTER\tSKIPPED BY REPLAY LIMIT")
-	rows := make([]dlq.ReasonStatus, 0, len(rep.ByStatus))
+	fmt.Fprintln(tw, "REASON\tSTATUS\tREPLAYED\tSKIPPED BY FILTER\tSKIPPED BY REPLAY LIMIT\tSUPERSEDED BY A LATER COPY")
+	rows := make([]dlqtools.ReasonStatus, 0, len(rep.ByStatus))
 	for k := range rep.ByStatus {
 		rows = append(rows, k)
 	}
-	slices.SortFunc(rows, func(a, b dlq.ReasonStatus) int {
+	slices.SortFunc(rows, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	})
 	for _, k := range rows {
 		c := rep.ByStatus[k]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", orNone(k.Reason), k.Status, c.Replayed, c.SkippedFilter, c.SkippedLimit)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\n", orNone(k.Reason), k.Status, c.Replayed, c.SkippedFilter, c.SkippedLimit, c.SkippedSuperseded)
 	}
 	if rep.Unread > 0 {
-		fmt.Fprintf(tw, "(before --since, unread)\t\t0\t%d\t0\n", rep.Unread)
+		fmt.Fprintf(tw, "(before --since, unread)\t\t0\t%d\t0\t0\n", rep.Unread)
 	}
 	tw.Flush()
 	if len(rep.ByDestination) > 0 {
@@ -377,7 +482,7 @@ func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.
 	if rc.DryRun {
 		verb = "dry run: would replay"
 	}
-	perReason := func(get func(*dlq.Counts) int, unread int64) string {
+	perReason := func(get func(*dlqtools.Counts) int, unread int64) string {
 		var parts []string
 		for _, kv := range byCount(rep.ByReason, cmp.Compare[string]) {
 			if n := get(rep.ByReason[kv.k]); n > 0 {
@@ -393,9 +498,13 @@ func writeReplayReport(w io.Writer, topic string, rc dlq.ReplayConfig, rep *dlq.
 		return " (" + strings.Join(parts, ", ") + ")"
 	}
 	fmt.Fprintf(w, "%s %d%s, skipped by filter %d%s, skipped by replay limit %d%s\n",
-		verb, rep.Replayed, perReason(func(c *dlq.Counts) int { return c.Replayed }, 0),
-		rep.SkippedFilter, perReason(func(c *dlq.Counts) int { return c.SkippedFilter }, rep.Unread),
-		rep.SkippedLimit, perReason(func(c *dlq.Counts) int { return c.SkippedLimit }, 0))
+		verb, rep.Replayed, perReason(func(c *dlqtools.Counts) int { return c.Replayed }, 0),
+		rep.SkippedFilter, perReason(func(c *dlqtools.Counts) int { return c.SkippedFilter }, rep.Unread),
+		rep.SkippedLimit, perReason(func(c *dlqtools.Counts) int { return c.SkippedLimit }, 0))
+	if rep.SkippedSuperseded > 0 {
+		fmt.Fprintf(w, "superseded by a later copy of the same record %d%s: only the newest dead letter of each original record is replayed\n",
+			rep.SkippedSuperseded, perReason(func(c *dlqtools.Counts) int { return c.SkippedSuperseded }, 0))
+	}
 }
 
 type kv[K comparable] struct {
@@ -403,17 +512,17 @@ type kv[K comparable] struct {
 	n int
 }
 
-// byCount orders m by count, largest first, then by key. Values are ints or *dlq.Counts (by
+// byCount orders m by count, largest first, then by key. Values are ints or *dlqtools.Counts (by
 // Replayed).
-func byCount[K comparable, V int | *dlq.Counts](m map[K]V, byKey func(a, b K) int) []kv[K] {
+func byCount[K comparable, V int | *dlqtools.Counts](m map[K]V, byKey func(a, b K) int) []kv[K] {
 	out := make([]kv[K], 0, len(m))
 	for k, v := range m {
 		var n int
 		switch v := any(v).(type) {
 		case int:
 			n = v
-		case *dlq.Counts:
-			n = v.Replayed + v.SkippedFilter + v.SkippedLimit
+		case *dlqtools.Counts:
+			n = v.Replayed + v.SkippedFilter + v.SkippedLimit + v.SkippedSuperseded
 		}
 		out = append(out, kv[K]{k, n})
 	}

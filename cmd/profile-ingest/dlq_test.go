@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/profile-ingest/profile-ingest/dlq"
+	dlqtools "github.com/profile-ingest/profile-ingest/dlq/tools"
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -52,15 +53,15 @@ func TestDlqUsageErrors(t *testing.T) {
 	}{
 		{"replay: unknown reason", `--reason "rejeted": not a reason`, func(e *bytes.Buffer) error {
 			c := dlqReplayCmd{dlqTopicFlags: src, dlqFilterFlags: dlqFilterFlags{Reason: []string{"rejeted"}}, MaxReplays: 3, BatchSize: 10}
-			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+			return c.run(context.Background(), strings.NewReader(""), &bytes.Buffer{}, e, now)
 		}},
 		{"replay: max replays", "--max-replays 0 must be at least 1", func(e *bytes.Buffer) error {
 			c := dlqReplayCmd{dlqTopicFlags: src, MaxReplays: 0, BatchSize: 10}
-			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+			return c.run(context.Background(), strings.NewReader(""), &bytes.Buffer{}, e, now)
 		}},
 		{"replay: to itself", "--to t.dlq is the dead-letter topic itself", func(e *bytes.Buffer) error {
 			c := dlqReplayCmd{dlqTopicFlags: src, To: "t.dlq", MaxReplays: 3, BatchSize: 10}
-			return c.run(context.Background(), &bytes.Buffer{}, e, now)
+			return c.run(context.Background(), strings.NewReader(""), &bytes.Buffer{}, e, now)
 		}},
 		{"inspect: since after until", "--since 1h must be before --until 2h", func(e *bytes.Buffer) error {
 			c := dlqInspectCmd{dlqTopicFlags: src, dlqFilterFlags: dlqFilterFlags{Since: "1h", Until: "2h"}}
@@ -114,18 +115,18 @@ func TestReplayAcceptsTheLegacyInvalidOptionsReason(t *testing.T) {
 }
 
 func TestWriteSummary(t *testing.T) {
-	var s dlq.Summary
-	add := func(n int, e dlq.Entry) {
+	var s dlqtools.Summary
+	add := func(n int, e dlqtools.Entry) {
 		for range n {
 			s.Add(e)
 		}
 	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	add(3, dlq.Entry{Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
-	add(1, dlq.Entry{Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
-	add(2, dlq.Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
+	add(3, dlqtools.Entry{Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
+	add(1, dlqtools.Entry{Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
+	add(2, dlqtools.Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
 	var out bytes.Buffer
-	writeSummary(&out, "profiles.dlq", &s, dlq.ScanStats{Read: 9})
+	writeSummary(&out, "profiles.dlq", &s, dlqtools.ScanStats{Read: 9})
 	want := `profiles.dlq: 6 dead letters match (of 9 read)
 oldest failure 2026-03-01T10:00:00.000Z, newest 2026-03-01T11:00:00.000Z
 
@@ -150,33 +151,34 @@ REPLAYED BEFORE  COUNT
 // The dry-run histogram: by reason and status, by destination, the loop-guarded records by
 // name, and one final line with the three counts per reason.
 func TestWriteReplayReportDryRun(t *testing.T) {
-	rep := &dlq.ReplayReport{
-		Counts: dlq.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1}, Unread: 1,
-		ByReason: map[string]*dlq.Counts{
-			"rejected":     {Replayed: 4, SkippedLimit: 1},
+	rep := &dlqtools.ReplayReport{
+		Counts: dlqtools.Counts{Replayed: 4, SkippedFilter: 3, SkippedLimit: 1, SkippedSuperseded: 2}, Unread: 1,
+		ByReason: map[string]*dlqtools.Counts{
+			"rejected":     {Replayed: 4, SkippedLimit: 1, SkippedSuperseded: 2},
 			"invalid_json": {SkippedFilter: 2},
 		},
-		ByStatus: map[dlq.ReasonStatus]*dlq.Counts{
-			{Reason: "rejected", Status: 400}:   {Replayed: 4, SkippedLimit: 1},
+		ByStatus: map[dlqtools.ReasonStatus]*dlqtools.Counts{
+			{Reason: "rejected", Status: 400}:   {Replayed: 4, SkippedLimit: 1, SkippedSuperseded: 2},
 			{Reason: "invalid_json", Status: 0}: {SkippedFilter: 2},
 		},
-		ByDestination: map[string]*dlq.Counts{"profiles": {Replayed: 4}},
-		Guarded:       []dlq.Entry{{Partition: 0, Offset: 17, Key: []byte("u-9"), Reason: "rejected", ReplayCount: 3}},
+		ByDestination: map[string]*dlqtools.Counts{"profiles": {Replayed: 4}},
+		Guarded:       []dlqtools.Entry{{Partition: 0, Offset: 17, Key: []byte("u-9"), Reason: "rejected", ReplayCount: 3}},
 	}
 	var out bytes.Buffer
-	rc := dlq.DefaultReplay("profiles.dlq.replay")
+	rc := dlqtools.DefaultReplay("profiles.dlq.replay")
 	rc.DryRun = true
 	writeReplayReport(&out, "profiles.dlq", rc, rep)
 	want := `replay of profiles.dlq by group profiles.dlq.replay (dry run: nothing published, nothing committed)
-REASON                    STATUS  REPLAYED  SKIPPED BY FILTER  SKIPPED BY REPLAY LIMIT
-invalid_json              0       0         2                  0
-rejected                  400     4         0                  1
-(before --since, unread)          0         1                  0
+REASON                    STATUS  REPLAYED  SKIPPED BY FILTER  SKIPPED BY REPLAY LIMIT  SUPERSEDED BY A LATER COPY
+invalid_json              0       0         2                  0                        0
+rejected                  400     4         0                  1                        2
+(before --since, unread)          0         1                  0                        0
 
 DESTINATION TOPIC  REPLAYED
 profiles           4
 loop guard: profiles.dlq/0 offset 17 (key "u-9", reason rejected) was replayed 3 times already; not replayed
 dry run: would replay 4 (rejected 4), skipped by filter 3 (invalid_json 2, before --since, unread 1), skipped by replay limit 1 (rejected 1)
+superseded by a later copy of the same record 2 (rejected 2): only the newest dead letter of each original record is replayed
 `
 	if out.String() != want {
 		t.Errorf("report:\n%s\nwant:\n%s", out.String(), want)

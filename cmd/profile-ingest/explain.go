@@ -75,6 +75,9 @@ func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) er
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("explain: --workspace-key: %w", err)}
 	}
+	if err := checkInputFiles("explain", c.Files); err != nil {
+		return err
+	}
 	out := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)

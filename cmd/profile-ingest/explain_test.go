@@ -94,8 +94,8 @@ func TestExplainFiles(t *testing.T) {
 		t.Errorf("output:\n%s", out.String())
 	}
 	c = explainCmd{Files: []string{filepath.Join(dir, "missing")}, WorkspaceKey: "WS"}
-	if err := c.run(strings.NewReader(""), &out, "ua"); codeOf(err) != exitFailure {
-		t.Errorf("missing file: %v", err)
+	if err := c.run(strings.NewReader(""), &out, "ua"); codeOf(err) != exitUsage { // as publish: issue 10
+		t.Errorf("missing file: %v, want exit %d", err, exitUsage)
 	}
 }
 

@@ -14,11 +14,12 @@ import (
 
 // Exit codes, documented in the README.
 const (
-	exitOK           = 0 // the command did what it was asked
-	exitFailure      = 1 // a runtime failure: the broker, the API or the dead-letter topic gave up
-	exitUsage        = 2 // bad flags or configuration
-	exitRejected     = 3 // explain, publish: at least one input line was refused
-	exitDrainTimeout = 4 // run: the shutdown drain ran out of time; unresolved records will be redelivered
+	exitOK           = 0   // the command did what it was asked
+	exitFailure      = 1   // a runtime failure: the broker, the API or the dead-letter topic gave up
+	exitUsage        = 2   // bad flags or configuration
+	exitRejected     = 3   // explain, publish: at least one input line was refused
+	exitDrainTimeout = 4   // run: the shutdown drain ran out of time; unresolved records will be redelivered
+	exitInterrupted  = 130 // dlq replay: stopped by a signal before its end; running it again resumes
 )
 
 type cli struct {
@@ -26,7 +27,11 @@ type cli struct {
 	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
 	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
+	Config  configCmd  `cmd:"" help:"Check a configuration offline: config check --config F."`
+	Status  statusCmd  `cmd:"" help:"A consumer group's members, committed offsets, end offsets and lag (records and time), read from the brokers without a running worker."`
+	Offsets offsetsCmd `cmd:"" help:"Move a stopped consumer group's committed offsets: offsets reset (dry run unless --execute)."`
 	Version versionCmd `cmd:"" help:"Print the version and user agent."`
+	Help    helpCmd    `cmd:"" help:"Show help for a command: help [command…] is [command…] --help."`
 }
 
 type versionCmd struct{}
@@ -42,6 +47,7 @@ func main() {
 		kong.Name("profile-ingest"),
 		kong.Description("Keeps SuprSend user profiles in sync with profile mutations on Kafka."),
 		kong.UsageOnError(),
+		kong.Help(printHelp),
 		kong.Exit(func(code int) { os.Exit(code) }),
 	)
 	if err != nil {

@@ -40,6 +40,12 @@ func (c *publishCmd) Run() error {
 	if c.BatchBytes < 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-bytes %d must be positive", c.BatchBytes)}
 	}
+	if c.Partitions < 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --partitions %d: must be positive, or 0 (the default) for a topic that must exist", c.Partitions)}
+	}
+	if err := checkInputFiles("publish", c.Files); err != nil {
+		return err
+	}
 	cfg, _, transport, err := c.cluster("publish")
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}

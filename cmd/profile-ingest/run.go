@@ -34,27 +34,27 @@ import (
 
 // runCmd is `profile-ingest run`. Flags override the config file; the file overrides defaults.
 type runCmd struct {
-	Config         string        `help:"YAML or JSON config file (see deploy/config.example.yaml)." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
-	Brokers        []string      `help:"Kafka bootstrap brokers, comma-separated (kafka.brokers)." env:"KAFKA_BROKERS"`
-	Topics         []string      `help:"Topics to consume, comma-separated (kafka.topics)." env:"PROFILE_INGEST_TOPICS"`
-	Group          string        `help:"Consumer group id (kafka.group_id)." env:"PROFILE_INGEST_GROUP"`
-	Start          string        `help:"Where a new group starts: earliest, latest or an RFC 3339 time (kafka.start)."`
-	BaseURL        string        `help:"SuprSend base URL (suprsend.base_url)." env:"SUPRSEND_BASE_URL"`
-	WorkspaceKey   string        `help:"SuprSend workspace key (suprsend.workspace_key)." env:"SUPRSEND_WORKSPACE_KEY"`
-	SecretFile     string        `help:"File holding the workspace secret; else SUPRSEND_WORKSPACE_SECRET is read." type:"existingfile"`
-	DLQTopic       string        `name:"dlq-topic" help:"Dead-letter topic (dlq.topic; default: first topic + .dlq)."`
-	MaxInFlight    int           `help:"Chunks sent at once (sender.max_in_flight)."`
-	Linger         time.Duration `help:"How long a chunk waits to fill (batch.linger)."`
-	DrainTimeout   time.Duration `help:"Shutdown drain deadline (consumer.drain_timeout)."`
-	CommitInterval time.Duration `help:"How often resolved offsets are committed (consumer.commit_interval)."`
-	StopAtEnd      bool          `help:"Exit 0 once every partition is committed up to the end offset it had at start (a backfill)."`
-	Listen         *string       `help:"Address for /metrics, /healthz and /readyz; empty disables (observability.listen)."`
-	LogLevel       string        `help:"debug, info, warn or error (observability.log_level)."`
-	LogFormat      string        `help:"json or console (observability.log_format)."`
+	Config         string         `help:"YAML or JSON config file (see deploy/config.example.yaml)." env:"PROFILE_INGEST_CONFIG" type:"existingfile"`
+	Brokers        []string       `help:"Kafka bootstrap brokers, comma-separated (kafka.brokers)." env:"KAFKA_BROKERS"`
+	Topics         []string       `help:"Topics to consume, comma-separated (kafka.topics)." env:"PROFILE_INGEST_TOPICS"`
+	Group          string         `help:"Consumer group id (kafka.group_id)." env:"PROFILE_INGEST_GROUP"`
+	Start          string         `help:"Where a new group starts: earliest, latest or an RFC 3339 time (kafka.start)."`
+	BaseURL        string         `help:"SuprSend base URL (suprsend.base_url)." env:"SUPRSEND_BASE_URL"`
+	WorkspaceKey   string         `help:"SuprSend workspace key (suprsend.workspace_key)." env:"SUPRSEND_WORKSPACE_KEY"`
+	SecretFile     string         `help:"File holding the workspace secret; else SUPRSEND_WORKSPACE_SECRET is read." type:"existingfile"`
+	DLQTopic       string         `name:"dlq-topic" help:"Dead-letter topic (dlq.topic; default: first topic + .dlq)."`
+	MaxInFlight    *int           `help:"Chunks sent at once, 1..64 (sender.max_in_flight)."`
+	Linger         *time.Duration `help:"How long a chunk waits to fill; must be positive (batch.linger)."`
+	DrainTimeout   *time.Duration `help:"Shutdown drain deadline (consumer.drain_timeout)."`
+	CommitInterval *time.Duration `help:"How often resolved offsets are committed (consumer.commit_interval)."`
+	StopAtEnd      bool           `help:"Exit 0 once every partition is committed up to the end offset it had at start (a backfill)."`
+	Listen         *string        `help:"Address for /metrics, /healthz and /readyz; empty disables (observability.listen)."`
+	LogLevel       string         `help:"debug, info, warn or error (observability.log_level)."`
+	LogFormat      string         `help:"json or console (observability.log_format)."`
 }
 
 func (r *runCmd) Run() error {
-	cfg, err := r.load()
+	cfg, _, err := r.load()
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
@@ -67,11 +67,12 @@ func (r *runCmd) Run() error {
 	return runWorker(ctx, cfg, log, os.Stdout)
 }
 
-// load reads the config file, applies the flags and the secrets, and validates.
-func (r *runCmd) load() (config.Config, error) {
-	cfg, err := config.Load(r.Config)
+// load reads the config file, applies the flags and the secrets, and validates; an error names
+// the file's line, or the flag, that set a wrong value.
+func (r *runCmd) load() (config.Config, config.Source, error) {
+	cfg, src, err := config.LoadFile(r.Config)
 	if err != nil {
-		return cfg, err
+		return cfg, src, err
 	}
 	if len(r.Brokers) > 0 {
 		cfg.Kafka.Brokers = r.Brokers
@@ -85,10 +86,19 @@ func (r *runCmd) load() (config.Config, error) {
 	setIf(&cfg.SuprSend.WorkspaceKey, r.WorkspaceKey)
 	setIf(&cfg.SuprSend.SecretFile, r.SecretFile)
 	setIf(&cfg.DLQ.Topic, r.DLQTopic)
-	setIf(&cfg.Sender.MaxInFlight, r.MaxInFlight)
-	setIf(&cfg.Batch.Linger, config.D(r.Linger))
-	setIf(&cfg.Consumer.DrainTimeout, config.D(r.DrainTimeout))
-	setIf(&cfg.Consumer.CommitInterval, config.D(r.CommitInterval))
+	// A number or a duration given as a flag is taken as given, zero included (Validate
+	// refuses what is out of range); only a flag not given keeps the file's value.
+	if r.MaxInFlight != nil {
+		cfg.Sender.MaxInFlight = *r.MaxInFlight
+	}
+	for _, d := range []struct {
+		flag *time.Duration
+		dst  *config.Duration
+	}{{r.Linger, &cfg.Batch.Linger}, {r.DrainTimeout, &cfg.Consumer.DrainTimeout}, {r.CommitInterval, &cfg.Consumer.CommitInterval}} {
+		if d.flag != nil {
+			*d.dst = config.D(*d.flag)
+		}
+	}
 	setIf(&cfg.Observability.LogLevel, r.LogLevel)
 	setIf(&cfg.Observability.LogFormat, r.LogFormat)
 	if r.Listen != nil {
@@ -96,9 +106,10 @@ func (r *runCmd) load() (config.Config, error) {
 	}
 	cfg.Consumer.StopAtEnd = cfg.Consumer.StopAtEnd || r.StopAtEnd
 	if err := cfg.ReadSecrets(); err != nil {
-		return cfg, err
+		return cfg, src, err
 	}
-	return cfg, cfg.Validate()
+	src.Flags = r.flagsGiven()
+	return cfg, src, src.Locate(cfg.Validate())
 }
 
 // setIf overwrites *dst with v when v is not its type's zero value.

@@ -50,3 +50,14 @@ func TestKafkaDialerRefusesAnUnusableCAFile(t *testing.T) {
 		t.Errorf("tls: true: %v; want TLS on, with the system's roots", err)
 	}
 }
+
+// The README shows the exit-code table every --help prints, word for word.
+func TestExitTableMatchesTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```\n"+exitTable+"```\n") {
+		t.Errorf("README.md does not show the exit table of --help:\n%s", exitTable)
+	}
+}

@@ -1,4 +1,4 @@
-package dlq
+package tools
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
 )
 
 var (
@@ -16,21 +18,21 @@ var (
 )
 
 // deadLetter is the message the Writer would produce for r, read back at partition/offset.
-func deadLetter(r Record, partition int, offset int64, at time.Time) kafka.Message {
-	m := r.message("profile-ingest/1.2.3", "worker-7", r.Err)
+func deadLetter(r dlq.Record, partition int, offset int64, at time.Time) kafka.Message {
+	m := r.Message("profile-ingest/1.2.3", "worker-7", r.Err)
 	m.Topic, m.Partition, m.Offset, m.Time = "t.dlq", partition, offset, at
 	return m
 }
 
-func rejected(key string, replays int) Record {
+func rejected(key string, replays int) dlq.Record {
 	var h []kafka.Header
 	if replays > 0 {
-		h = append(h, kafka.Header{Key: HeaderReplayCount, Value: []byte(itoa(replays))})
+		h = append(h, kafka.Header{Key: dlq.HeaderReplayCount, Value: []byte(itoa(replays))})
 	}
 	h = append(h, kafka.Header{Key: "traceparent", Value: []byte("00-abc-def-01")})
-	return Record{
+	return dlq.Record{
 		Key: []byte(key), Value: []byte(`{"distinct_id":"` + key + `"}`), Headers: h,
-		Origin: Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
+		Origin: dlq.Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
 		Reason: "rejected", Err: "400 Bad Request: bad email", Status: 400, Attempts: 2,
 		FirstFailure: first, LastFailure: t0, InsertID: "iid-" + key,
 	}
@@ -44,9 +46,9 @@ func TestParseEntryReadsEveryHeader(t *testing.T) {
 	want := Entry{
 		Partition: 1, Offset: 7, Time: t0.Add(time.Second), Key: []byte("user-1"), Value: m.Value, Headers: m.Headers,
 		Reason: "rejected", Error: "400 Bad Request: bad email", Status: 400,
-		Origin:   Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
+		Origin:   dlq.Origin{Topic: "profiles", Partition: 3, Offset: 41, Timestamp: first.Add(-time.Hour)},
 		Attempts: 2, FirstFailure: first, LastFailure: t0, ReplayCount: 2, InsertID: "iid-user-1",
-		WorkerVersion: "profile-ingest/1.2.3", WorkerHost: "worker-7",
+		Original: "profiles/3/41", WorkerVersion: "profile-ingest/1.2.3", WorkerHost: "worker-7",
 	}
 	if !reflect.DeepEqual(e, want) {
 		t.Errorf("ParseEntry:\n got %+v\nwant %+v", e, want)
@@ -58,9 +60,9 @@ func TestParseEntryReadsEveryHeader(t *testing.T) {
 
 func TestParseEntryOfAForeignRecordLeavesFieldsZero(t *testing.T) {
 	m := kafka.Message{Partition: 0, Offset: 3, Time: t0, Key: []byte("k"), Value: []byte("v"), Headers: []kafka.Header{
-		{Key: HeaderStatus, Value: []byte("four hundred")},
-		{Key: HeaderLastFailure, Value: []byte("yesterday")},
-		{Key: HeaderReplayCount, Value: []byte("-4")},
+		{Key: dlq.HeaderStatus, Value: []byte("four hundred")},
+		{Key: dlq.HeaderLastFailure, Value: []byte("yesterday")},
+		{Key: dlq.HeaderReplayCount, Value: []byte("-4")},
 	}}
 	e := ParseEntry(m)
 	if e.Reason != "" || e.Status != 0 || !e.LastFailure.IsZero() || e.ReplayCount != 0 || e.Origin.Topic != "" {
@@ -153,7 +155,7 @@ func TestSummary(t *testing.T) {
 	var s Summary
 	a := ParseEntry(deadLetter(rejected("a", 0), 0, 0, t0))
 	b := ParseEntry(deadLetter(rejected("b", 1), 0, 1, t0))
-	c := Entry{Reason: "invalid_json", Origin: Origin{Topic: "other"}, Time: t0.Add(time.Hour)} // no failure headers
+	c := Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "other"}, Time: t0.Add(time.Hour)} // no failure headers
 	for _, e := range []Entry{a, b, c} {
 		s.Add(e)
 	}

@@ -1,4 +1,4 @@
-package dlq
+package tools
 
 import (
 	"reflect"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
 )
 
 func TestReplayMessageRewritesHeaders(t *testing.T) {
@@ -25,12 +27,13 @@ func TestReplayMessageRewritesHeaders(t *testing.T) {
 				t.Errorf("topic %q key %q value %q: want profiles and the original key and value", m.Topic, m.Key, m.Value)
 			}
 			want := []kafka.Header{
-				{Key: HeaderReplayCount, Value: []byte(tc.wantCount)},
-				{Key: HeaderInsertID, Value: []byte("iid-user-1")},
+				{Key: dlq.HeaderReplayCount, Value: []byte(tc.wantCount)},
+				{Key: dlq.HeaderInsertID, Value: []byte("iid-user-1")},
+				{Key: dlq.HeaderOriginal, Value: []byte("profiles/3/41")}, // every copy names the first consumption
 				{Key: "traceparent", Value: []byte("00-abc-def-01")},
 			}
 			if !reflect.DeepEqual(m.Headers, want) {
-				t.Errorf("headers %v, want %v: own headers dropped but the count+1 and the insert id, originals kept", m.Headers, want)
+				t.Errorf("headers %v, want %v: own headers dropped but the count+1, the insert id and the original, originals kept", m.Headers, want)
 			}
 			if !m.Time.Equal(r.Origin.Timestamp) {
 				t.Errorf("time %s, want the original record's %s", m.Time, r.Origin.Timestamp)
@@ -46,13 +49,13 @@ func TestReplayMessageRewritesHeaders(t *testing.T) {
 // sees the whole history.
 func TestReplayCountSurvivesAnotherDeadLetter(t *testing.T) {
 	replayed := ReplayMessage(deadLetter(rejected("u", 1), 0, 0, t0), "profiles") // count 2
-	again := Record{Key: replayed.Key, Value: replayed.Value, Headers: replayed.Headers, Reason: "rejected",
-		Origin: Origin{Topic: "profiles"}}
+	again := dlq.Record{Key: replayed.Key, Value: replayed.Value, Headers: replayed.Headers, Reason: "rejected",
+		Origin: dlq.Origin{Topic: "profiles"}}
 	e := ParseEntry(deadLetter(again, 0, 9, t0))
 	if e.ReplayCount != 2 {
 		t.Fatalf("dead-lettered again with replay count %d, want 2", e.ReplayCount)
 	}
-	if n := ReplayCount(ReplayMessage(deadLetter(again, 0, 9, t0), "profiles").Headers); n != 3 {
+	if n := dlq.ReplayCount(ReplayMessage(deadLetter(again, 0, 9, t0), "profiles").Headers); n != 3 {
 		t.Errorf("replayed again with count %d, want 3", n)
 	}
 }
@@ -62,7 +65,7 @@ func TestReplayMessageWithoutOriginTimestampLetsTheWriterStamp(t *testing.T) {
 	if !m.Time.IsZero() {
 		t.Errorf("time %s, want zero so the writer stamps it", m.Time)
 	}
-	if n := ReplayCount(m.Headers); n != 1 {
+	if n := dlq.ReplayCount(m.Headers); n != 1 {
 		t.Errorf("replay count %d, want 1", n)
 	}
 }
@@ -71,7 +74,7 @@ func TestReplayReportHistogram(t *testing.T) {
 	rep := newReport()
 	rej := ParseEntry(deadLetter(rejected("a", 0), 0, 0, t0))
 	guarded := ParseEntry(deadLetter(rejected("b", 3), 0, 1, t0))
-	bad := Entry{Reason: "invalid_json", Origin: Origin{Topic: "profiles"}}
+	bad := Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "profiles"}}
 	rep.add(rej, "profiles", Replayed)
 	rep.add(rej, "profiles", Replayed)
 	rep.add(guarded, "", SkippedLimit)

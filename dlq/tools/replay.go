@@ -1,4 +1,4 @@
-package dlq
+package tools
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
 )
 
 // ReplayConfig configures a Replayer.
@@ -55,22 +57,23 @@ func (c ReplayConfig) Validate() error {
 }
 
 // ReplayMessage returns the record that replays dead letter m to topic: the same key and value,
-// the original record's headers, none of this package's but HeaderReplayCount, set to the dead
-// letter's count + 1, and HeaderInsertID, and the original record's timestamp (a message without
+// the original record's headers, none of this package's but dlq.HeaderReplayCount, set to the dead
+// letter's count + 1, and dlq.HeaderInsertID, and the original record's timestamp (a message without
 // a "time" takes its event time from it), when the dead letter carries one.
 func ReplayMessage(m kafka.Message, topic string) kafka.Message {
 	h := make([]kafka.Header, 0, len(m.Headers))
-	h = append(h, kafka.Header{Key: HeaderReplayCount, Value: []byte(strconv.Itoa(ReplayCount(m.Headers) + 1))})
-	if id, ok := Header(m.Headers, HeaderInsertID); ok {
-		h = append(h, kafka.Header{Key: HeaderInsertID, Value: []byte(id)})
+	h = append(h, kafka.Header{Key: dlq.HeaderReplayCount, Value: []byte(strconv.Itoa(dlq.ReplayCount(m.Headers) + 1))})
+	if id, ok := dlq.Header(m.Headers, dlq.HeaderInsertID); ok {
+		h = append(h, kafka.Header{Key: dlq.HeaderInsertID, Value: []byte(id)})
 	}
+	h = append(h, kafka.Header{Key: dlq.HeaderOriginal, Value: []byte(ParseEntry(m).Original)})
 	for _, x := range m.Headers {
-		if !IsOwnHeader(x.Key) {
+		if !dlq.IsOwnHeader(x.Key) {
 			h = append(h, x)
 		}
 	}
 	out := kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: h}
-	if v, ok := Header(m.Headers, HeaderOriginTimestamp); ok {
+	if v, ok := dlq.Header(m.Headers, dlq.HeaderOriginTimestamp); ok {
 		out.Time = parseTime(v)
 	}
 	return out
@@ -83,13 +86,19 @@ const (
 	Replayed      Outcome = iota // published again
 	SkippedFilter                // the filter does not keep it; the cursor moves past it
 	SkippedLimit                 // kept, but replayed MaxReplays times already: the loop guard
+	// SkippedSuperseded: kept, but a later copy of the same original record (a dead letter of
+	// a replay of it, with a higher replay count) is on the topic: only the newest copy of each
+	// original is replayed, so replays with fresh groups do not multiply the copies.
+	SkippedSuperseded
 )
 
 // Counts is one row of a replay's histogram.
-type Counts struct{ Replayed, SkippedFilter, SkippedLimit int }
+type Counts struct{ Replayed, SkippedFilter, SkippedLimit, SkippedSuperseded int }
 
 func (c *Counts) add(o Outcome, n int) {
 	switch o {
+	case SkippedSuperseded:
+		c.SkippedSuperseded += n
 	case Replayed:
 		c.Replayed += n
 	case SkippedFilter:
@@ -107,7 +116,7 @@ const MaxGuarded = 20
 type ReplayReport struct {
 	Counts                           // every record
 	Unread        int64              // offsets before Filter.Since, skipped without being read
-	ByReason      map[string]*Counts // by HeaderReason
+	ByReason      map[string]*Counts // by dlq.HeaderReason
 	ByStatus      map[ReasonStatus]*Counts
 	ByDestination map[string]*Counts // where replayed records go (or would); skipped ones are not here
 	Missing       map[string]int     // dry run: records whose destination topic does not exist ("" for no origin header)
@@ -206,7 +215,9 @@ var ErrMissingDestination = errors.New("destination topic missing")
 // Run replays the dead letters f keeps from the group's committed offsets (the start of each
 // partition without one, or Filter.Since by record time when later) up to the end offsets seen
 // when it began, then returns what it did. On an error the report counts what was published
-// and committed before it; running again continues from there.
+// and committed before it; running again continues from there. When ctx ends it stops reading,
+// publishes and commits the batch in hand, and returns ctx's error with a report of exactly
+// what was published and committed.
 func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 	rep := newReport()
 	if err := f.Validate(); err != nil {
@@ -224,6 +235,10 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 		defer release()
 	}
 	committed, err := r.committed(ctx, spans)
+	if err != nil {
+		return rep, err
+	}
+	newest, err := r.newestCopies(ctx, spans)
 	if err != nil {
 		return rep, err
 	}
@@ -257,7 +272,9 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 		}
 		b := &batch{}
 		settle := func() error {
-			if err := r.flush(ctx, rep, sp.partition, b); err != nil {
+			// The batch in hand is published and committed even when ctx has ended (each write
+			// bounded by WriteTimeout), so an interrupted replay's counts are what it did.
+			if err := r.flush(context.WithoutCancel(ctx), rep, sp.partition, b); err != nil {
 				return err
 			}
 			read += int64(b.read)
@@ -273,6 +290,8 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 			switch {
 			case !f.Match(e):
 				d.o = SkippedFilter
+			case e.ReplayCount < newest[e.Original]:
+				d.o = SkippedSuperseded
 			case e.ReplayCount >= r.cfg.MaxReplays:
 				d.o = SkippedLimit
 			default:
@@ -289,16 +308,39 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 			if b.read >= r.cfg.BatchRecords || b.bytes >= r.cfg.BatchBytes {
 				return settle()
 			}
-			return nil
+			return ctx.Err() // interrupted: stop reading; what was read is settled below
 		})
-		if err == nil && b.read > 0 {
-			err = settle()
+		if b.read > 0 && (err == nil || ctx.Err() != nil) {
+			if serr := settle(); serr != nil {
+				err = serr
+			}
+		}
+		if err == nil {
+			err = ctx.Err()
 		}
 		if err != nil {
 			return rep, err
 		}
 	}
 	return rep, nil
+}
+
+// newestCopies reads the whole topic up to the spans' end offsets, from each partition's log
+// start (copies behind the group's cursor count too), and returns the highest replay count of
+// each original record. It holds one map entry per original record on the topic.
+func (r *Replayer) newestCopies(ctx context.Context, spans []span) (map[string]int, error) {
+	newest := map[string]int{}
+	for _, sp := range spans {
+		err := r.s.read(ctx, sp.partition, sp.first, sp.end, func(m kafka.Message) error {
+			e := ParseEntry(m)
+			newest[e.Original] = max(newest[e.Original], e.ReplayCount)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dlq: replay: reading %s/%d for the copies of each record: %w", r.s.topic, sp.partition, err)
+		}
+	}
+	return newest, nil
 }
 
 // batch is what was read since the last commit of a partition.
@@ -354,7 +396,7 @@ func (r *Replayer) checkDestination(ctx context.Context, d decided) error {
 	where := fmt.Sprintf("dead letter %s/%d offset %d (key %q)", r.s.topic, d.e.Partition, d.e.Offset, d.e.Key)
 	switch d.dest {
 	case "":
-		return fmt.Errorf("dlq: replay: %s has no %s header and no destination topic was given: %w", where, HeaderOriginTopic, ErrMissingDestination)
+		return fmt.Errorf("dlq: replay: %s has no %s header and no destination topic was given: %w", where, dlq.HeaderOriginTopic, ErrMissingDestination)
 	case r.s.topic:
 		return fmt.Errorf("dlq: replay: %s names the dead-letter topic itself as its origin; refusing to loop", where)
 	}

@@ -1,4 +1,4 @@
-package dlq
+package tools
 
 import (
 	"cmp"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/profile-ingest/profile-ingest/dlq"
+
 	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
 
@@ -20,44 +22,57 @@ import (
 // and where it came from, parsed from its headers. A header that is missing or malformed leaves
 // its field zero; ParseEntry never fails, so a foreign record on the topic is still shown.
 type Entry struct {
-	Partition     int
-	Offset        int64
-	Time          time.Time // the dead letter's own Kafka timestamp
-	Key           []byte
-	Value         []byte
-	Headers       []kafka.Header // every header, this package's and the original record's
-	Reason        string
-	Error         string
-	Status        int
-	Origin        Origin
-	Attempts      int
-	FirstFailure  time.Time
-	LastFailure   time.Time
-	ReplayCount   int
-	InsertID      string // the $insert_id the record was sent with; "" when it never was
+	Partition    int
+	Offset       int64
+	Time         time.Time // the dead letter's own Kafka timestamp
+	Key          []byte
+	Value        []byte
+	Headers      []kafka.Header // every header, this package's and the original record's
+	Reason       string
+	Error        string
+	Status       int
+	Origin       dlq.Origin
+	Attempts     int
+	FirstFailure time.Time
+	LastFailure  time.Time
+	ReplayCount  int
+	InsertID     string // the $insert_id the record was sent with; "" when it never was
+	// Original names the record's first consumption (dlq.HeaderOriginal; for a dead letter
+	// written before that header existed, its own origin): every copy of one record has the same.
+	Original      string
 	WorkerVersion string
 	WorkerHost    string
+	// Foreign: the record carries no dlq.HeaderReason; it was not written by profile-ingest's
+	// dead-letter writer (a wrong topic, or something else publishes there).
+	Foreign bool
 }
 
 // ParseEntry reads the dead letter m.
 func ParseEntry(m kafka.Message) Entry {
-	h := func(k string) string { v, _ := Header(m.Headers, k); return v }
+	h := func(k string) string { v, _ := dlq.Header(m.Headers, k); return v }
 	return Entry{
 		Partition: m.Partition, Offset: m.Offset, Time: m.Time,
 		Key: m.Key, Value: m.Value, Headers: m.Headers,
-		Reason: h(HeaderReason), Error: h(HeaderError), Status: atoi(h(HeaderStatus)),
-		Origin: Origin{
-			Topic: h(HeaderOriginTopic), Partition: atoi(h(HeaderOriginPartition)),
-			Offset: int64(atoi(h(HeaderOriginOffset))), Timestamp: parseTime(h(HeaderOriginTimestamp)),
+		Reason: h(dlq.HeaderReason), Error: h(dlq.HeaderError), Status: atoi(h(dlq.HeaderStatus)),
+		Origin: dlq.Origin{
+			Topic: h(dlq.HeaderOriginTopic), Partition: atoi(h(dlq.HeaderOriginPartition)),
+			Offset: int64(atoi(h(dlq.HeaderOriginOffset))), Timestamp: parseTime(h(dlq.HeaderOriginTimestamp)),
 		},
-		Attempts:      atoi(h(HeaderAttempts)),
-		FirstFailure:  parseTime(h(HeaderFirstFailure)),
-		LastFailure:   parseTime(h(HeaderLastFailure)),
-		ReplayCount:   ReplayCount(m.Headers),
-		InsertID:      h(HeaderInsertID),
-		WorkerVersion: h(HeaderWorkerVersion),
-		WorkerHost:    h(HeaderWorkerHost),
+		Attempts:      atoi(h(dlq.HeaderAttempts)),
+		FirstFailure:  parseTime(h(dlq.HeaderFirstFailure)),
+		LastFailure:   parseTime(h(dlq.HeaderLastFailure)),
+		ReplayCount:   dlq.ReplayCount(m.Headers),
+		InsertID:      h(dlq.HeaderInsertID),
+		Original:      dlq.Original(m.Headers, dlq.Origin{Topic: h(dlq.HeaderOriginTopic), Partition: atoi(h(dlq.HeaderOriginPartition)), Offset: int64(atoi(h(dlq.HeaderOriginOffset)))}),
+		WorkerVersion: h(dlq.HeaderWorkerVersion),
+		WorkerHost:    h(dlq.HeaderWorkerHost),
+		Foreign:       !hasHeader(m.Headers, dlq.HeaderReason),
 	}
+}
+
+func hasHeader(headers []kafka.Header, key string) bool {
+	_, ok := dlq.Header(headers, key)
+	return ok
 }
 
 // FailedAt is the time filters compare: the last failure, or the dead letter's own timestamp
@@ -88,6 +103,7 @@ type line struct {
 	WorkerHost    string     `json:"worker_host"`
 	ValueBytes    int        `json:"value_bytes"`
 	Value         *string    `json:"value,omitempty"`
+	Foreign       bool       `json:"foreign,omitempty"` // true: no dead-letter headers
 }
 
 type lineOrigin struct {
@@ -102,13 +118,13 @@ type lineOrigin struct {
 // become U+FFFD); the value is included only when showValue is set.
 func (e Entry) MarshalLine(showValue bool) ([]byte, error) {
 	l := line{
-		Partition: e.Partition, Offset: e.Offset, Time: formatTime(e.Time), Key: string(e.Key),
+		Partition: e.Partition, Offset: e.Offset, Time: dlq.FormatTime(e.Time), Key: string(e.Key),
 		Reason: e.Reason, Status: e.Status, Error: e.Error,
 		Origin: lineOrigin{Topic: e.Origin.Topic, Partition: e.Origin.Partition, Offset: e.Origin.Offset,
-			Timestamp: formatTime(e.Origin.Timestamp)},
-		Attempts: e.Attempts, FirstFailure: formatTime(e.FirstFailure), LastFailure: formatTime(e.LastFailure),
+			Timestamp: dlq.FormatTime(e.Origin.Timestamp)},
+		Attempts: e.Attempts, FirstFailure: dlq.FormatTime(e.FirstFailure), LastFailure: dlq.FormatTime(e.LastFailure),
 		ReplayCount: e.ReplayCount, InsertID: e.InsertID, WorkerVersion: e.WorkerVersion, WorkerHost: e.WorkerHost,
-		ValueBytes: len(e.Value),
+		ValueBytes: len(e.Value), Foreign: e.Foreign,
 	}
 	if showValue {
 		v := string(e.Value)
@@ -143,6 +159,14 @@ type Filter struct {
 	Until time.Time
 	// Partitions reads only these partitions of the dead-letter topic. Default: empty, all.
 	Partitions []int
+	// Keys keeps dead letters whose record key (the distinct_id) is one of these. Default:
+	// empty, every key.
+	Keys []string
+	// OriginTopics keeps dead letters consumed from one of these topics. Default: empty, all.
+	OriginTopics []string
+	// ErrorContains keeps dead letters whose error text contains it, ignoring case. Default:
+	// "", any error.
+	ErrorContains string
 }
 
 // Validate names the first field that is wrong and its value.
@@ -153,7 +177,7 @@ func (f Filter) Validate() error {
 		}
 	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		return fmt.Errorf("dlq: Since %s must be before Until %s", formatTime(f.Since), formatTime(f.Until))
+		return fmt.Errorf("dlq: Since %s must be before Until %s", dlq.FormatTime(f.Since), dlq.FormatTime(f.Until))
 	}
 	for _, p := range f.Partitions {
 		if p < 0 {
@@ -166,6 +190,15 @@ func (f Filter) Validate() error {
 // Match reports whether f keeps e. Partitions are not checked here: they choose what is read.
 func (f Filter) Match(e Entry) bool {
 	if len(f.Reasons) > 0 && !slices.Contains(f.Reasons, e.Reason) {
+		return false
+	}
+	if len(f.Keys) > 0 && !slices.Contains(f.Keys, string(e.Key)) {
+		return false
+	}
+	if len(f.OriginTopics) > 0 && !slices.Contains(f.OriginTopics, e.Origin.Topic) {
+		return false
+	}
+	if f.ErrorContains != "" && !strings.Contains(strings.ToLower(e.Error), strings.ToLower(f.ErrorContains)) {
 		return false
 	}
 	at := e.FailedAt()
@@ -383,6 +416,10 @@ type ScanStats struct {
 	Total   int64 // records in the ranges to read, when the scan began
 	Read    int64 // records read so far
 	Matched int64 // records the filter kept
+	// NotDeadLetters counts the Foreign records read, without a dlq.HeaderReason header: not
+	// dead letters this worker wrote (a wrong --topic, or records published there by something
+	// else). A filter without criteria passes them to each, marked; a Summary does not count them.
+	NotDeadLetters int64
 }
 
 // Inspect calls each with every dead letter f keeps, partition by partition in offset order,
@@ -406,6 +443,9 @@ func (s *Scanner) Inspect(ctx context.Context, f Filter, limit int, each func(En
 		err := s.read(ctx, sp.partition, sp.since, sp.end, func(m kafka.Message) error {
 			st.Read++
 			e := ParseEntry(m)
+			if e.Foreign {
+				st.NotDeadLetters++
+			}
 			if f.Match(e) {
 				st.Matched++
 				if err := each(e); err != nil {
@@ -452,6 +492,9 @@ type ReasonStatus struct {
 func (s *Summary) Add(e Entry) {
 	if s.ByReason == nil {
 		s.ByReason, s.ByOrigin, s.ByReplayCount = map[ReasonStatus]int{}, map[string]int{}, map[int]int{}
+	}
+	if e.Foreign {
+		return // not a dead letter: ScanStats.NotDeadLetters counts it
 	}
 	s.Total++
 	s.ByReason[ReasonStatus{e.Reason, e.Status}]++

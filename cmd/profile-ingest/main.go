@@ -26,13 +26,16 @@ type cli struct {
 	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
 	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
 	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
-	Version versionCmd `cmd:"" help:"Print the version and user agent."`
+	Version versionCmd `cmd:"" help:"Print the version, commit, build date and user agent."`
+
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version, commit and build date, and exit."`
 }
 
 type versionCmd struct{}
 
 func (versionCmd) Run() error {
-	fmt.Println(buildinfo.UserAgent())
+	fmt.Println(buildinfo.Get())
+	fmt.Println("user agent:", buildinfo.UserAgent())
 	return nil
 }
 
@@ -42,6 +45,7 @@ func main() {
 		kong.Name("profile-ingest"),
 		kong.Description("Keeps SuprSend user profiles in sync with profile mutations on Kafka."),
 		kong.UsageOnError(),
+		kong.Vars{"version": buildinfo.Get().String()},
 		kong.Exit(func(code int) { os.Exit(code) }),
 	)
 	if err != nil {

@@ -6,7 +6,7 @@ type metrics struct {
 	consumed, delivered, commits, commitFailures prometheus.Counter
 	inflight                                     prometheus.Gauge
 	chunks                                       *prometheus.CounterVec
-	lag                                          *prometheus.GaugeVec
+	lag, lagSeconds                              *prometheus.GaugeVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -19,9 +19,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		chunks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_chunks_total", Help: "Chunks closed by the batcher, by flush reason."}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_records",
 			Help: "Records on an owned partition after the group's committed offset, as the broker reports them every consumer.lag_interval."}, []string{"topic", "partition"}),
+		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_seconds",
+			Help: "Age, by its Kafka timestamp, of the first record on an owned partition after the group's committed offset; 0 without lag."}, []string{"topic", "partition"}),
 	}
 	if r != nil {
-		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag)
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.lagSeconds)
 	}
 	return m
 }

@@ -68,7 +68,7 @@ PROMTOOL := .cache/bin/promtool
 
 .PHONY: image test-image manifests rules dashboard
 
-test: manifests
+test: manifests rules dashboard
 
 ## image: the FROM scratch image (IMAGE, default profile-ingest:dev) with podman or docker.
 image:
@@ -82,9 +82,9 @@ test-image:
 manifests:
 	cd deploy/k8s && $(GO) vet . && $(GO) test -count=1 .
 
-## rules: promtool (built once from deploy/monitoring's pinned Prometheus) checks and unit-tests the alerts.
+## rules: promtool (built once, without service discovery, from deploy/monitoring's pinned Prometheus) checks and unit-tests the alerts.
 $(PROMTOOL): deploy/monitoring/go.mod deploy/monitoring/go.sum
-	cd deploy/monitoring && $(GO) build -o ../../$(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
+	cd deploy/monitoring && $(GO) build -tags remove_all_sd -o ../../$(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
 
 rules: $(PROMTOOL)
 	$(PROMTOOL) check rules deploy/monitoring/alerts.yaml

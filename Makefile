@@ -14,7 +14,7 @@ PKGS        := ./...
 all: build
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags "$$(deploy/image/ldflags.sh)" -o bin/ ./cmd/...
 
 ## test: go vet, unit tests with -race, a short fuzz run, then the broker tests against real Kafka.
 test: vet unit fuzz integration
@@ -69,3 +69,37 @@ bench-pipeline:
 
 clean:
 	rm -rf bin
+
+# --- deploy (issue 9): the image, the Kubernetes manifests, the alert rules, the dashboard ---
+# `make test` also runs manifests, rules and dashboard; .ci/run runs test-image.
+PROMTOOL := .cache/bin/promtool
+
+.PHONY: image test-image manifests rules dashboard
+
+test: manifests rules dashboard
+
+## image: the FROM scratch image (IMAGE, default profile-ingest:dev) with podman or docker.
+image:
+	deploy/image/build.sh
+
+## test-image: build the image and run it read-only, non-root, with a memory limit, against Kafka and hubsim.
+test-image:
+	$(KAFKA) with deploy/image/test.sh
+
+## manifests: render deploy/k8s and decode every object strictly into its API type (own module).
+manifests:
+	cd deploy/k8s && $(GO) vet . && $(GO) test -count=1 .
+
+## rules: promtool (built once, without service discovery, from deploy/monitoring's pinned Prometheus) checks and unit-tests the alerts.
+$(PROMTOOL): deploy/monitoring/go.mod deploy/monitoring/go.sum
+	cd deploy/monitoring && $(GO) build -tags remove_all_sd -o ../../$(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
+
+rules: $(PROMTOOL)
+	$(PROMTOOL) check rules deploy/monitoring/alerts.yaml
+	cd deploy/monitoring && ../../$(PROMTOOL) test rules alerts_test.yaml
+
+## dashboard: every dashboard query parses, and names a metric a running worker exports (local Kafka).
+dashboard:
+	cd deploy/monitoring && $(GO) vet .
+	$(KAFKA) with sh -c 'cd deploy/monitoring && $(GO) test -count=1 .'
+# --- end deploy ---

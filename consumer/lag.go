@@ -15,11 +15,14 @@ import (
 // LagInterval until ctx ends, and then removes them (their next owner reports them). The lag is
 // what the broker says, not what the pipeline believes: the log end offset minus the group's
 // committed offset (minus the log start offset without a commit), so a stalled worker shows a
-// growing lag.
+// growing lag. profile_ingest_consumer_lag_seconds is the age (by its Kafka timestamp) of the
+// first record after the commit, 0 without lag: it grows with the wall clock when nothing is
+// committed, however few records wait.
 func (w *Worker) reportLag(ctx context.Context, owned []TopicPartition) {
 	defer func() {
 		for _, tp := range owned {
 			w.m.lag.DeleteLabelValues(tp.Topic, strconv.Itoa(tp.Partition))
+			w.m.lagSeconds.DeleteLabelValues(tp.Topic, strconv.Itoa(tp.Partition))
 		}
 	}()
 	if w.cfg.LagInterval <= 0 || len(owned) == 0 {
@@ -28,13 +31,16 @@ func (w *Worker) reportLag(ctx context.Context, owned []TopicPartition) {
 	t := time.NewTicker(w.cfg.LagInterval)
 	defer t.Stop()
 	for {
-		lags, err := w.lag(ctx, owned)
+		lags, from, err := w.lag(ctx, owned)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			w.log.Debug().Err(err).Msg("consumer lag not measured")
 		case err == nil:
 			for tp, n := range lags {
 				w.m.lag.WithLabelValues(tp.Topic, strconv.Itoa(tp.Partition)).Set(float64(n))
+				if age, ok := w.ageAt(ctx, tp, from[tp], n); ok {
+					w.m.lagSeconds.WithLabelValues(tp.Topic, strconv.Itoa(tp.Partition)).Set(age.Seconds())
+				}
 			}
 		}
 		select {
@@ -45,24 +51,47 @@ func (w *Worker) reportLag(ctx context.Context, owned []TopicPartition) {
 	}
 }
 
-// lag asks the broker for the end offsets and the group's commits of owned.
-func (w *Worker) lag(ctx context.Context, owned []TopicPartition) (map[TopicPartition]int64, error) {
+// ageAt is how old the record at offset from is (0 when lag is 0): one small fetch.
+func (w *Worker) ageAt(ctx context.Context, tp TopicPartition, from, lag int64) (time.Duration, bool) {
+	if lag == 0 {
+		return 0, true
+	}
+	res, err := w.client.Fetch(ctx, &kafka.FetchRequest{Topic: tp.Topic, Partition: tp.Partition, Offset: from,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 500 * time.Millisecond})
+	if err == nil && res.Error != nil {
+		err = res.Error
+	}
+	for err == nil {
+		var r *kafka.Record
+		if r, err = res.Records.ReadRecord(); err == nil && r.Offset >= from { // a batch may start before from
+			return max(time.Since(r.Time), 0), true
+		}
+	}
+	if ctx.Err() == nil {
+		w.log.Debug().Err(err).Str("topic", tp.Topic).Int("partition", tp.Partition).Msg("consumer lag age not measured")
+	}
+	return 0, false
+}
+
+// lag asks the broker for the end offsets and the group's commits of owned: the lag of each, and
+// the offset it counts from.
+func (w *Worker) lag(ctx context.Context, owned []TopicPartition) (lags, from map[TopicPartition]int64, err error) {
 	byTopic := map[string][]int{}
 	for _, tp := range owned {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
 	}
 	committed, err := w.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: w.cfg.GroupID, Topics: byTopic})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if committed.Error != nil {
-		return nil, committed.Error
+		return nil, nil, committed.Error
 	}
 	ends, err := w.listOffsets(ctx, byTopic, kafka.LastOffset)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	from := map[TopicPartition]int64{}
+	from = map[TopicPartition]int64{}
 	noCommit := map[string][]int{}
 	for topic, parts := range committed.Topics {
 		for _, p := range parts {
@@ -77,7 +106,7 @@ func (w *Worker) lag(ctx context.Context, owned []TopicPartition) (map[TopicPart
 	if len(noCommit) > 0 {
 		starts, err := w.listOffsets(ctx, noCommit, kafka.FirstOffset)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for tp, o := range starts {
 			from[tp] = o
@@ -91,7 +120,7 @@ func (w *Worker) lag(ctx context.Context, owned []TopicPartition) (map[TopicPart
 			out[tp] = lagOf(end, start)
 		}
 	}
-	return out, nil
+	return out, from, nil
 }
 
 // lagOf is the number of records from offset from to the log end offset end; never negative.

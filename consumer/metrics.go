@@ -6,7 +6,7 @@ type metrics struct {
 	consumed, delivered, commits, commitFailures prometheus.Counter
 	inflight                                     prometheus.Gauge
 	chunks                                       *prometheus.CounterVec
-	lag                                          *prometheus.GaugeVec
+	lag, lagSeconds                              *prometheus.GaugeVec
 	fetchErrors                                  *prometheus.CounterVec
 }
 
@@ -22,9 +22,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help: "Records on an owned partition after the group's committed offset, as the broker reports them every consumer.lag_interval."}, []string{"topic", "partition"}),
 		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_fetch_errors_total",
 			Help: "Failed fetches and partition errors in fetch answers, by reason; each is retried with backoff (timeouts and connection errors reconnect)."}, []string{"reason"}),
+		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_seconds",
+			Help: "Age, by its Kafka timestamp, of the first record on an owned partition after the group's committed offset; 0 without lag."}, []string{"topic", "partition"}),
 	}
 	if r != nil {
-		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.fetchErrors)
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.lagSeconds, m.fetchErrors)
 	}
 	return m
 }

@@ -30,14 +30,17 @@ type cli struct {
 	Config  configCmd  `cmd:"" help:"Check a configuration offline: config check --config F."`
 	Status  statusCmd  `cmd:"" help:"A consumer group's members, committed offsets, end offsets and lag (records and time), read from the brokers without a running worker."`
 	Offsets offsetsCmd `cmd:"" help:"Move a stopped consumer group's committed offsets: offsets reset (dry run unless --execute)."`
-	Version versionCmd `cmd:"" help:"Print the version and user agent."`
+	Version versionCmd `cmd:"" help:"Print the version, commit, build date and user agent."`
 	Help    helpCmd    `cmd:"" help:"Show help for a command: help [command…] is [command…] --help."`
+
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version, commit and build date, and exit."`
 }
 
 type versionCmd struct{}
 
 func (versionCmd) Run() error {
-	fmt.Println(buildinfo.UserAgent())
+	fmt.Println(buildinfo.Get())
+	fmt.Println("user agent:", buildinfo.UserAgent())
 	return nil
 }
 
@@ -48,6 +51,7 @@ func main() {
 		kong.Description("Keeps SuprSend user profiles in sync with profile mutations on Kafka."),
 		kong.UsageOnError(),
 		kong.Help(printHelp),
+		kong.Vars{"version": buildinfo.Get().String()},
 		kong.Exit(func(code int) { os.Exit(code) }),
 	)
 	if err != nil {

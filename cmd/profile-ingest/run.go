@@ -147,6 +147,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(buildinfo.Collector()) // profile_ingest_build_info{version,commit,date,goversion}
 
 	dialer, transport, err := kafkaDialer(cfg.Kafka)
 	if err != nil {
@@ -207,7 +208,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 		return err
 	}
 	log.Info().Strs("topics", cfg.Kafka.Topics).Str("group", cfg.Kafka.GroupID).Str("dlq", cfg.DLQTopic()).
-		Str("base_url", cfg.SuprSend.BaseURL).Str("version", buildinfo.Version).Msg("starting")
+		Str("base_url", cfg.SuprSend.BaseURL).Str("version", buildinfo.Get().Version).Str("commit", buildinfo.Get().Commit).Msg("starting")
 	began := time.Now()
 	err = worker.Run(ctx)
 	printSummary(summary, worker.Stats(), time.Since(began))

@@ -6,6 +6,7 @@ type metrics struct {
 	consumed, delivered, commits, commitFailures prometheus.Counter
 	inflight                                     prometheus.Gauge
 	chunks                                       *prometheus.CounterVec
+	skipped                                      *prometheus.CounterVec
 	lag                                          *prometheus.GaugeVec
 }
 
@@ -17,11 +18,13 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_offset_commit_failures_total", Help: "Failed offset commits (retried)."}),
 		inflight:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "profile_ingest_records_in_flight", Help: "Records fetched and not yet resolved."}),
 		chunks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_chunks_total", Help: "Chunks closed by the batcher, by flush reason."}, []string{"reason"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_records_skipped_total",
+			Help: "Records committed past without sending, by reason: Debezium tombstones, updates of no mapped column, Segment calls other than identify."}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_records",
 			Help: "Records on an owned partition after the group's committed offset, as the broker reports them every consumer.lag_interval."}, []string{"topic", "partition"}),
 	}
 	if r != nil {
-		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag)
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.skipped)
 	}
 	return m
 }

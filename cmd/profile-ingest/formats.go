@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 
+	"github.com/rs/zerolog"
+
+	"github.com/profile-ingest/profile-ingest/config"
 	"github.com/profile-ingest/profile-ingest/consumer"
 	"github.com/profile-ingest/profile-ingest/profile"
 	"github.com/profile-ingest/profile-ingest/profile/mapping"
@@ -45,4 +48,37 @@ func formatDecoder(format mapping.Format, mappingFile string, opts profile.Optio
 		return s.Decode, nil
 	}
 	return nil, fmt.Errorf("%q is not a format: use mutation, debezium or segment", format)
+}
+
+// topicDecoders builds one decoder per consumed topic from kafka.formats (mutation for a topic
+// left out), each mapping loaded and validated once, and returns the decoder the worker calls,
+// which picks by the record's topic. A Debezium table whose updates come without a before image
+// is warned about once.
+func topicDecoders(k config.Kafka, opts profile.Options, log zerolog.Logger) (consumer.Decoder, error) {
+	byTopic := make(map[string]consumer.Decoder, len(k.Topics))
+	for _, topic := range k.Topics {
+		tf := k.Formats[topic]
+		noBefore := func(table string) {
+			log.Warn().Str("topic", topic).Str("table", table).
+				Msg("an update or delete of this table came without a before image (its REPLICA IDENTITY is not FULL): a changed or cleared channel cannot remove the old value; run ALTER TABLE ... REPLICA IDENTITY FULL")
+		}
+		dec, err := formatDecoder(mapping.Format(tf.Format), tf.Mapping, opts, noBefore)
+		if err != nil {
+			return nil, fmt.Errorf("config: kafka.formats.%s: %w", topic, err)
+		}
+		if tf.Format != "" && tf.Format != string(mapping.FormatMutation) {
+			log.Info().Str("topic", topic).Str("format", tf.Format).Str("mapping", tf.Mapping).Msg("input format")
+		}
+		byTopic[topic] = dec
+	}
+	if len(byTopic) == 1 {
+		return byTopic[k.Topics[0]], nil
+	}
+	return func(v []byte, o profile.Origin) (profile.Event, error) {
+		dec, ok := byTopic[o.Topic]
+		if !ok { // not a consumed topic: cannot happen; refuse rather than guess its format
+			return profile.Event{}, &profile.Error{Reason: profile.ReasonInvalidMessage, Msg: "topic " + o.Topic + " is not consumed by this worker"}
+		}
+		return dec(v, o)
+	}, nil
 }

@@ -7,6 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/profile-ingest/profile-ingest/config"
+	"github.com/profile-ingest/profile-ingest/profile"
 )
 
 // explain --format debezium|segment --mapping FILE shows what a message becomes: an event, a
@@ -57,5 +62,45 @@ func TestExplainFormats(t *testing.T) {
 	c = explainCmd{WorkspaceKey: "WS", Format: "debezium", Mapping: mf}
 	if err := c.run(strings.NewReader(""), &out, "ua/1"); !errors.As(err, &ee) || ee.code != exitUsage || !strings.Contains(err.Error(), `channels.sms: field "email" is already mapped by channels.email`) {
 		t.Errorf("a bad mapping: %v", err)
+	}
+}
+
+// The worker validates every mapping once, before it touches Kafka, and exits 2 naming the
+// topic, the file, the YAML path and the rule.
+func TestRunRefusesABadMappingAtStart(t *testing.T) {
+	mf := filepath.Join(t.TempDir(), "m.yaml")
+	if err := os.WriteFile(mf, []byte("distinct_id: id\nchannels: {iospush: {field: t, provider: fcm}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Kafka.Brokers = []string{"127.0.0.1:1"} // never dialled
+	cfg.Kafka.Topics = []string{"users"}
+	cfg.Kafka.Formats = map[string]config.TopicFormat{"users": {Format: "debezium", Mapping: mf}}
+	cfg.SuprSend.WorkspaceKey, cfg.SuprSend.Secret = "k", "s"
+	err := runWorker(t.Context(), cfg, zerolog.Nop(), os.Stdout)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitUsage ||
+		err.Error() != "config: kafka.formats.users: mapping "+mf+`: channels.iospush.provider: "fcm" is not a provider of this channel: use apns` {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// Each topic is decoded in its own format.
+func TestTopicDecodersPickByTopic(t *testing.T) {
+	k := config.Kafka{Topics: []string{"m", "seg"}, Formats: map[string]config.TopicFormat{"seg": {Format: "segment"}}}
+	dec, err := topicDecoders(k, profile.Options{WorkspaceKey: "k", UserAgent: "ua"}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := []byte(`{"type":"identify","userId":"u","traits":{"email":"a@example.com"}}`)
+	if _, err := dec(seg, profile.Origin{Topic: "seg"}); err != nil {
+		t.Errorf("segment topic: %v", err)
+	}
+	var pe *profile.Error
+	if _, err := dec(seg, profile.Origin{Topic: "m"}); !errors.As(err, &pe) || pe.Reason != profile.ReasonInvalidMessage {
+		t.Errorf("mutation topic given a Segment call: %v, want invalid_message", err)
+	}
+	if _, err := dec([]byte(`{"distinct_id":"u","operations":[]}`), profile.Origin{Topic: "m"}); err != nil {
+		t.Errorf("mutation topic: %v", err)
 	}
 }

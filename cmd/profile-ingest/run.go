@@ -126,6 +126,11 @@ func newLogger(o config.Observability) (zerolog.Logger, error) {
 
 // runWorker wires the pipeline, runs it until ctx ends or the backfill is done, and prints a summary.
 func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summary *os.File) error {
+	opts := profile.Options{WorkspaceKey: cfg.SuprSend.WorkspaceKey, UserAgent: buildinfo.UserAgent()}
+	decode, err := topicDecoders(cfg.Kafka, opts, log) // formats.go: mutation, debezium or segment per topic
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -150,8 +155,6 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	}
 	defer dead.Close()
 
-	opts := profile.Options{WorkspaceKey: cfg.SuprSend.WorkspaceKey, UserAgent: buildinfo.UserAgent()}
-	decode := func(v []byte, o profile.Origin) (profile.Event, error) { return profile.Decode(v, o, opts) }
 	wcfg := consumer.Default()
 	wcfg.Brokers, wcfg.Topics, wcfg.GroupID = cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID
 	wcfg.Dialer, wcfg.Transport = dialer, transport
@@ -282,6 +285,9 @@ func printSummary(out *os.File, s consumer.Snapshot, took time.Duration) {
 	fmt.Fprintf(out, "consumed %d, delivered %d, dead-lettered %d", s.Consumed, s.Delivered, dead)
 	if len(reasons) > 0 {
 		fmt.Fprintf(out, " (%s)", strings.Join(reasons, ", "))
+	}
+	if s.Skipped > 0 {
+		fmt.Fprintf(out, ", skipped %d", s.Skipped)
 	}
 	fmt.Fprintf(out, ", abandoned %d, in %s (%.0f records/s)", s.Abandoned, took.Round(time.Millisecond), rate)
 	if mib, ok := peakRSSMiB(); ok {

@@ -150,7 +150,7 @@ func (d *Debezium) Decode(value []byte, origin profile.Origin) (profile.Event, e
 			return profile.Event{}, &profile.Error{Reason: ReasonDeleteForReview, Field: prefix + "op",
 				Msg: "row " + strconv.Quote(id) + " of " + table + " was deleted and the mapping's on_delete is dead_letter: review it, then replay or drop it"}
 		}
-		msg.ops = d.deleteOps(before, prefix, table)
+		msg.ops = d.deleteOps(before, origin.Key, prefix, table)
 	}
 	if len(msg.ops) == 0 {
 		return profile.Event{}, &profile.Skip{Reason: "no_change", Msg: "no mapped column of " + table + " changed"}
@@ -217,19 +217,15 @@ func (d *Debezium) diff(before, after map[string]json.RawMessage, prefix, table 
 }
 
 // deleteOps removes the channels the before image holds and unsets the mapped properties.
-func (d *Debezium) deleteOps(before map[string]json.RawMessage, prefix, table string) []op {
+func (d *Debezium) deleteOps(before map[string]json.RawMessage, key []byte, prefix, table string) []op {
 	var ops []op
 	get := func(p string) json.RawMessage { return before[p] }
-	partial := false
 	for _, c := range d.channels {
-		if _, ok := before[c.field]; !ok {
-			partial = true
-		}
 		if a, ok := c.arg(get); ok {
 			ops = append(ops, op{"remove_" + c.name, a, prefix + "before." + c.field})
 		}
 	}
-	if partial {
+	if keyOnly(before, key) {
 		d.warn(table)
 	}
 	p := newProps(prefix + "before")
@@ -251,6 +247,31 @@ func (d *Debezium) deleteOps(before map[string]json.RawMessage, prefix, table st
 		}
 	}
 	return p.ops(ops)
+}
+
+// keyOnly reports whether a delete's before image looks like PostgreSQL's under REPLICA
+// IDENTITY DEFAULT: every column but the record key's is null. It only decides a warning.
+func keyOnly(before map[string]json.RawMessage, key []byte) bool {
+	k, ok := objectOnly(key)
+	if p, wrapped := k["payload"]; wrapped {
+		if _, schema := k["schema"]; schema {
+			k, ok = objectOnly(p)
+		}
+	}
+	if !ok || len(k) == 0 {
+		return false
+	}
+	others := 0
+	for col, v := range before {
+		if _, isKey := k[col]; isKey {
+			continue
+		}
+		if !isNull(v) {
+			return false
+		}
+		others++
+	}
+	return others > 0
 }
 
 func (d *Debezium) warn(table string) {

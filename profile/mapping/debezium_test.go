@@ -317,3 +317,29 @@ func TestExampleMappingFile(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+// The no-before-image warning comes for a delete whose before holds only the key (REPLICA
+// IDENTITY DEFAULT), and not for a full before image, even when the mapping names columns the
+// table does not have.
+func TestDebeziumDeleteWarning(t *testing.T) {
+	full := loadRecords(t, "debezium-pg15-users-schemas-true.tsv")[5]
+	keyOnly := loadRecords(t, "debezium-pg15-users_default-schemas-true.tsv")[3]
+	for _, tc := range []struct {
+		name string
+		rec  record
+		warn bool
+	}{{"full before image", full, false}, {"key-only before image", keyOnly, true}} {
+		var warned []string
+		d, err := NewDebezium(mustMapping(t, strings.Replace(usersMapping, "channels:\n", "channels:\n  whatsapp: whatsapp\n", 1), FormatDebezium), testOpts,
+			func(table string) { warned = append(warned, table) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Decode(tc.rec.value, profile.Origin{Key: tc.rec.key}); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if (len(warned) == 1) != tc.warn {
+			t.Errorf("%s: warnings %q, want a warning: %v", tc.name, warned, tc.warn)
+		}
+	}
+}

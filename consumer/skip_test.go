@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/profile-ingest/profile-ingest/batcher"
@@ -26,7 +28,8 @@ func TestPipelineCommitsPastSkippedRecords(t *testing.T) {
 	cfg := Default()
 	cfg.Brokers, cfg.Topics, cfg.GroupID = []string{"127.0.0.1:1"}, []string{"t"}, "g"
 	disp, dead := &fakeDispatch{}, &fakeDead{}
-	w, err := New(cfg, decode, batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, disp, dead)
+	w, err := New(cfg, decode, batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, disp, dead,
+		WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +54,9 @@ func TestPipelineCommitsPastSkippedRecords(t *testing.T) {
 	}
 	if s := w.Stats(); s.Skipped != 1 || s.Delivered != 1 || len(dead.written) != 0 {
 		t.Fatalf("stats %+v, dead letters %d", s, len(dead.written))
+	}
+	if n := testutil.ToFloat64(w.m.skipped.WithLabelValues("tombstone")); n != 1 {
+		t.Fatalf("profile_ingest_records_skipped_total{reason=tombstone} = %v, want 1", n)
 	}
 	if len(keys) != 2 || keys[1] != "u" {
 		t.Fatalf("the decoder saw keys %q", keys)

@@ -125,8 +125,15 @@ func Load(path string, f Format) (Mapping, error) {
 func Parse(raw []byte, f Format) (Mapping, error) {
 	m := Default(f)
 	if len(bytes.TrimSpace(raw)) > 0 {
-		if err := yaml.UnmarshalStrict(raw, &m); err != nil {
-			return Mapping{}, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "error unmarshaling JSON: while decoding JSON: "))
+		var generic any
+		if err := yaml.Unmarshal(raw, &generic); err != nil {
+			return Mapping{}, fmt.Errorf("not YAML: %s", strings.TrimPrefix(err.Error(), "error converting YAML to JSON: "))
+		}
+		if err := checkShape(generic, mappingShape, ""); err != nil {
+			return Mapping{}, err
+		}
+		if err := yaml.UnmarshalStrict(raw, &m); err != nil { // cannot fail once the shape holds
+			return Mapping{}, err
 		}
 	}
 	return m, m.Validate(f)

@@ -117,8 +117,13 @@ func TestMappingValidation(t *testing.T) {
 		err       string
 	}{
 		{"debezium needs distinct_id", "channels: {email: email}", FormatDebezium, "distinct_id: is required"},
-		{"unknown key", "distinct_id: id\nchanels: {}", FormatDebezium, `unknown field "chanels"`},
-		{"unknown channel", "distinct_id: id\nchannels: {fax: f}", FormatDebezium, `unknown field "fax"`},
+		{"unknown key", "distinct_id: id\nchanels: {}", FormatDebezium, "chanels: is not a key here: use channels, distinct_id, on_delete, preferred_language, properties, timezone"},
+		{"unknown channel", "distinct_id: id\nchannels: {fax: f}", FormatDebezium, "channels.fax: is not a key here: use androidpush, email, iospush, ms_teams, slack, sms, webpush, whatsapp"},
+		{"unknown push key", "distinct_id: id\nchannels: {iospush: {field: t, vendor: apns}}", FormatDebezium, "channels.iospush.vendor: is not a key here: use field, provider, provider_field"},
+		{"a list where a field name goes", "distinct_id: [id]", FormatDebezium, "distinct_id: must be a field name (a string), got a list"},
+		{"a number in a list of fields", "distinct_id: id\nproperties: {exclude: [a, 3]}", FormatDebezium, "properties.exclude[1]: must be a field name (a string), got a number"},
+		{"channels not a mapping", "distinct_id: id\nchannels: email", FormatDebezium, "channels: must be a mapping of keys, got a string"},
+		{"a file that is a list", "- distinct_id", FormatDebezium, "the mapping: must be a mapping of keys, got a list"},
 		{"a field mapped twice", "distinct_id: id\nchannels: {email: c, sms: c}", FormatDebezium, `channels.sms: field "c" is already mapped by channels.email`},
 		{"push without field", "distinct_id: id\nchannels: {androidpush: {provider: fcm}}", FormatDebezium, "channels.androidpush.field: is required"},
 		{"push with a wrong provider", "distinct_id: id\nchannels: {iospush: {field: t, provider: fcm}}", FormatDebezium, `channels.iospush.provider: "fcm" is not a provider of this channel: use apns`},
@@ -128,7 +133,7 @@ func TestMappingValidation(t *testing.T) {
 		{"a bad delete policy", "distinct_id: id\non_delete: ignore", FormatDebezium, `on_delete: "ignore" is not a delete policy`},
 		{"a segment path with an empty step", "channels: {email: traits..email}", FormatSegment, `channels.email: "traits..email" has an empty segment`},
 		{"a mapping for the mutation format", "distinct_id: id", FormatMutation, "takes no mapping"},
-		{"not YAML", "distinct_id: [", FormatDebezium, "yaml"},
+		{"not YAML", "distinct_id: [", FormatDebezium, "not YAML: yaml: line 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

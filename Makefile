@@ -9,7 +9,7 @@ BENCHTIME   ?= 1s
 BENCHCOUNT  ?= 6
 PKGS        := ./...
 
-.PHONY: all build test test-cluster vet unit fuzz integration kafka-up kafka-down kafka-clean run bench bench-go bench-pipeline clean
+.PHONY: all build test test-cluster test-cdc run-cdc vet unit fuzz integration kafka-up kafka-down kafka-clean run bench bench-go bench-pipeline clean
 
 all: build
 
@@ -43,6 +43,10 @@ test-cluster:
 	KAFKA_NODES=3 KAFKA_PORT=$(KAFKA_CLUSTER_PORT) $(KAFKA) with \
 		$(GO) test -tags integration -race -count=1 -p 1 -timeout 20m -run '^TestCluster' -v ./integration/...
 
+## test-cdc: PostgreSQL + Debezium on Kafka Connect + Kafka + the worker + hubsim (deploy/cdc/cdc.sh).
+test-cdc:
+	$(KAFKA) with deploy/cdc/cdc.sh with $(GO) test -tags integration -race -count=1 -p 1 -timeout 20m -run 'TestDebezium' ./integration/...
+
 kafka-up:
 	$(KAFKA) up
 
@@ -55,6 +59,10 @@ kafka-clean:
 ## run: the main job end to end: local Kafka + hubsim + the sample history, as a backfill.
 run:
 	deploy/demo/run.sh
+
+## run-cdc: a PostgreSQL users table synced to hubsim through Debezium and a mapping file.
+run-cdc:
+	$(KAFKA) with deploy/cdc/cdc.sh with deploy/cdc/demo.sh
 
 ## bench: the Go benchmarks (BENCHCOUNT runs each, for benchstat), then the whole pipeline.
 bench: bench-go bench-pipeline

@@ -79,7 +79,7 @@ func (c Config) validateMore() []error {
 		bad("sender.auth_retry_max", c.Sender.AuthRetryMax, fmt.Sprintf("must be at least sender.retry_initial %s", c.Sender.RetryInitial))
 	}
 	if strings.ContainsFunc(c.SuprSend.WorkspaceKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		bad("suprsend.workspace_key", strconv.Quote(c.SuprSend.WorkspaceKey), "must not contain spaces or control characters")
+		bad("suprsend.workspace_key", strconv.Quote(c.SuprSend.WorkspaceKey), "must not contain a space or control character")
 	}
 	if !slices.Contains(logLevels, c.Observability.LogLevel) {
 		bad("observability.log_level", strconv.Quote(c.Observability.LogLevel), "must be debug, info, warn or error")

@@ -53,6 +53,9 @@ type Kafka struct {
 	// Default: "" (none).
 	TLSCertFile string `json:"tls_cert_file"`
 	TLSKeyFile  string `json:"tls_key_file"`
+	// Formats names the input format of a topic and its mapping; a topic left out carries
+	// mutation messages. Default: none.
+	Formats map[string]TopicFormat `json:"formats"`
 }
 
 // SASL authenticates to the brokers. The password comes from PasswordFile or the environment
@@ -256,6 +259,7 @@ func (c Config) Validate() error {
 			bad("dlq.topic", t, "must not be one of the consumed topics")
 		}
 	}
+	c.Kafka.validateFormats(bad)
 	if strings.TrimSpace(c.Kafka.GroupID) == "" {
 		bad("kafka.group_id", `""`, "must not be empty")
 	}

@@ -85,7 +85,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{"broker port out of range", func(c *Config) { c.Kafka.Brokers = []string{"k1:99999"} }, `kafka.brokers[0] "k1:99999": must be host:port`},
 		{"negative fetch size", func(c *Config) { c.Kafka.FetchMaxBytes = -5 }, "kafka.fetch_max_bytes -5: must be positive"},
 		{"retry max below its start", func(c *Config) { c.Sender.RetryMax = D(time.Millisecond) }, "sender.retry_max 1ms: must be at least sender.retry_initial 200ms"},
-		{"workspace key with a space", func(c *Config) { c.SuprSend.WorkspaceKey = "a b" }, `suprsend.workspace_key "a b": must not contain spaces`},
+		{"workspace key with a space", func(c *Config) { c.SuprSend.WorkspaceKey = "a b" }, `suprsend.workspace_key "a b": must not contain a space or control character`},
 		{"unknown log level", func(c *Config) { c.Observability.LogLevel = "loud" }, `observability.log_level "loud"`},
 		{"unknown log format", func(c *Config) { c.Observability.LogFormat = "xml" }, `observability.log_format "xml"`},
 		{"listen without a port", func(c *Config) { c.Observability.Listen = "127.0.0.1" }, `observability.listen "127.0.0.1": must be host:port`},

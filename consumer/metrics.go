@@ -8,6 +8,7 @@ type metrics struct {
 	chunks                                       *prometheus.CounterVec
 	lag, lagSeconds                              *prometheus.GaugeVec
 	fetchErrors                                  *prometheus.CounterVec
+	skipped                                      *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -18,6 +19,8 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "profile_ingest_offset_commit_failures_total", Help: "Failed offset commits (retried)."}),
 		inflight:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "profile_ingest_records_in_flight", Help: "Records fetched and not yet resolved."}),
 		chunks:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_chunks_total", Help: "Chunks closed by the batcher, by flush reason."}, []string{"reason"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_records_skipped_total",
+			Help: "Records committed past without sending, by reason: Debezium tombstones, updates of no mapped column, Segment calls other than identify."}, []string{"reason"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "profile_ingest_consumer_lag_records",
 			Help: "Records on an owned partition after the group's committed offset, as the broker reports them every consumer.lag_interval."}, []string{"topic", "partition"}),
 		fetchErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "profile_ingest_fetch_errors_total",
@@ -26,7 +29,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help: "Age, by its Kafka timestamp, of the first record on an owned partition after the group's committed offset; 0 without lag."}, []string{"topic", "partition"}),
 	}
 	if r != nil {
-		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.lagSeconds, m.fetchErrors)
+		r.MustRegister(m.consumed, m.delivered, m.commits, m.commitFailures, m.inflight, m.chunks, m.lag, m.lagSeconds, m.fetchErrors, m.skipped)
 	}
 	return m
 }

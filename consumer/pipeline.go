@@ -248,7 +248,11 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 	w.m.inflight.Set(float64(len(p.recs)))
 
 	ev, err := w.decode(f.msg.Value, profile.Origin{Topic: f.tp.Topic, Partition: f.tp.Partition, Offset: f.msg.Offset,
-		Timestamp: f.msg.Time, InsertID: carried})
+		Timestamp: f.msg.Time, InsertID: carried, Key: f.msg.Key})
+	if skip, ok := errors.AsType[*profile.Skip](err); ok {
+		p.skipped(ref, skip)
+		return nil
+	}
 	if err != nil {
 		reason := "invalid_message"
 		var perr *profile.Error
@@ -274,6 +278,14 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		p.submit(c)
 	}
 	return b
+}
+
+// skipped resolves a record that carries nothing to send (a tombstone, a Segment track call):
+// it is committed past, counted by reason, never sent nor dead-lettered.
+func (p *pipeline) skipped(ref uint64, s *profile.Skip) {
+	p.w.stats.add(func(sn *Snapshot) { sn.Skipped++ })
+	p.w.m.skipped.WithLabelValues(s.Reason).Inc()
+	p.resolveRefs([]uint64{ref})
 }
 
 // flushAll closes the open chunks whose deadline is not after now (every open chunk when now

@@ -21,7 +21,8 @@ import (
 	"github.com/profile-ingest/profile-ingest/sender"
 )
 
-// Decoder turns a record's value into an identity event; its error is a *profile.Error.
+// Decoder turns a record's value into an identity event; its error is a *profile.Error, or a
+// *profile.Skip for a record that carries nothing to send, which is committed past and counted.
 type Decoder func(value []byte, origin profile.Origin) (profile.Event, error)
 
 // Dispatcher sends chunks, keeping per-user order; *sender.Dispatcher is one.
@@ -61,6 +62,7 @@ type Worker struct {
 // Snapshot counts what a Worker did; Worker.Stats returns a copy.
 type Snapshot struct {
 	Consumed, Delivered, Abandoned int64
+	Skipped                        int64            // committed past: the decoder's *profile.Skip
 	DeadLettered                   map[string]int64 // by reason
 }
 

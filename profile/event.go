@@ -24,6 +24,9 @@ type Origin struct {
 	// a record whose first delivery did reach the API (its answer lost) is not applied twice.
 	// It stands in for InsertIDFor(o) when the message has no event_id. Empty: none.
 	InsertID string
+	// Key is the record's key. Decode ignores it; the Debezium decoder of package
+	// profile/mapping derives its $insert_id from it (the row's primary key).
+	Key []byte
 }
 
 // InsertIDHeader is the Kafka header that carries Origin.InsertID: the dead-letter topic

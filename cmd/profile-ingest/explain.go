@@ -10,8 +10,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/profile-ingest/profile-ingest/consumer"
 	"github.com/profile-ingest/profile-ingest/internal/buildinfo"
 	"github.com/profile-ingest/profile-ingest/profile"
+	"github.com/profile-ingest/profile-ingest/profile/mapping"
 )
 
 // explainCmd shows what the worker would send for each message, sending nothing.
@@ -34,6 +36,9 @@ type explainCmd struct {
 	Date       string `name:"date" help:"With --requests: the Date header to sign, RFC 1123 in GMT, e.g. \"Mon, 30 Nov 2026 03:31:15 GMT\" (default: now)."`
 	BaseURL    string `name:"base-url" env:"SUPRSEND_BASE_URL" default:"https://hub.suprsend.com/" help:"With --requests: SuprSend base URL; the requests go to its path + \"event/\"."`
 	SecretFile string `name:"secret-file" help:"With --requests: file holding the workspace secret that signs the requests; else SUPRSEND_WORKSPACE_SECRET is read. (There is no flag for the secret itself: it would show in ps.)"`
+
+	Format  string `name:"format" default:"mutation" enum:"mutation,debezium,segment" help:"The messages' format: mutation, debezium (change-event values, one a line) or segment (Segment-spec calls)."`
+	Mapping string `name:"mapping" type:"existingfile" help:"With --format debezium or segment: the mapping file (see deploy/mapping.example.yaml). Segment without one uses SuprSend's defaults."`
 }
 
 // Help is the detailed help of "explain --help".
@@ -60,6 +65,7 @@ type explainLine struct {
 	File     string          `json:"file,omitempty"`
 	Event    json.RawMessage `json:"event,omitempty"`
 	Rejected *rejection      `json:"rejected,omitempty"`
+	Skipped  *profile.Skip   `json:"skipped,omitempty"` // a record the worker commits past (a tombstone, a track call)
 }
 
 type rejection struct {
@@ -78,6 +84,10 @@ func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) er
 	if err := checkInputFiles("explain", c.Files); err != nil {
 		return err
 	}
+	decode, err := formatDecoder(mapping.Format(c.Format), c.Mapping, dec, nil)
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("explain: --mapping: %w", err)}
+	}
 	out := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
@@ -91,7 +101,7 @@ func (c *explainCmd) run(stdin io.Reader, stdout io.Writer, userAgent string) er
 	}
 	var total, rejected int
 	explainAll := func(r io.Reader, topic, file string) error {
-		n, rej, err := explain(r, topic, file, time.UnixMilli(c.RecordTime), dec, sink)
+		n, rej, err := explain(r, topic, file, time.UnixMilli(c.RecordTime), decode, sink)
 		total, rejected = total+n, rejected+rej
 		return err
 	}
@@ -134,6 +144,8 @@ type explainSink interface {
 	event(line int, file string, ev profile.Event) (rejected *rejection, err error)
 	// reject writes a rejected message's line.
 	reject(line int, file string, r *rejection) error
+	// skip writes the line of a message that sends nothing.
+	skip(line int, file string, s *profile.Skip) error
 	// end is called once an input is read to its end.
 	end(file string) error
 }
@@ -149,11 +161,15 @@ func (s eventSink) reject(line int, file string, r *rejection) error {
 	return s.enc.Encode(explainLine{Line: line, File: file, Rejected: r})
 }
 
+func (s eventSink) skip(line int, file string, sk *profile.Skip) error {
+	return s.enc.Encode(explainLine{Line: line, File: file, Skipped: sk})
+}
+
 func (eventSink) end(string) error { return nil }
 
 // explain decodes each non-blank line of r and gives the verdict to sink. Lines may be of any
 // length.
-func explain(r io.Reader, topic, file string, recordTime time.Time, dec *profile.Decoder, sink explainSink) (total, rejected int, err error) {
+func explain(r io.Reader, topic, file string, recordTime time.Time, decode consumer.Decoder, sink explainSink) (total, rejected int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for lineNo := 1; ; lineNo++ {
 		line, rerr := br.ReadBytes('\n')
@@ -164,9 +180,14 @@ func explain(r io.Reader, topic, file string, recordTime time.Time, dec *profile
 		if len(bytes.TrimSpace(line)) > 0 {
 			total++
 			origin := profile.Origin{Topic: topic, Partition: 0, Offset: int64(lineNo), Timestamp: recordTime}
-			ev, derr := dec.Decode(line, origin)
+			ev, derr := decode(line, origin)
 			var rej *rejection
-			if derr != nil {
+			var skip *profile.Skip
+			if errors.As(derr, &skip) {
+				if err := sink.skip(lineNo, file, skip); err != nil {
+					return total, rejected, err
+				}
+			} else if derr != nil {
 				var pe *profile.Error
 				if !errors.As(derr, &pe) {
 					pe = &profile.Error{Reason: profile.ReasonInvalidMessage, Msg: derr.Error()}

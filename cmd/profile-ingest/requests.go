@@ -97,6 +97,10 @@ func (s *requestSink) reject(line int, file string, r *rejection) error {
 	return s.enc.Encode(explainLine{Line: line, File: file, Rejected: r})
 }
 
+func (s *requestSink) skip(line int, file string, sk *profile.Skip) error {
+	return s.enc.Encode(explainLine{Line: line, File: file, Skipped: sk})
+}
+
 // end flushes the open chunk: chunks never span inputs, as they never span partitions.
 func (s *requestSink) end(file string) error {
 	c, ok := s.b.Flush(batcher.FlushShutdown)

@@ -139,11 +139,15 @@ func newLogger(o config.Observability) (zerolog.Logger, error) {
 // runWorker wires the pipeline, runs it until ctx ends or the backfill is done, and prints a summary.
 func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summary *os.File) error {
 	limitMemory(cfg.Consumer.MaxInFlightBytes)
-	// The decoder's options are checked once, before anything starts: a fault fails the start
-	// (exit 2) instead of dead-lettering every record.
+	// The decoders' options and mappings are checked once, before anything starts: a fault fails
+	// the start (exit 2) instead of dead-lettering every record.
 	dec, err := profile.NewDecoder(profile.Options{WorkspaceKey: cfg.SuprSend.WorkspaceKey, UserAgent: buildinfo.UserAgent()})
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("config: suprsend.workspace_key: %w", err)}
+	}
+	decode, err := topicDecoders(cfg.Kafka, dec, log) // formats.go: mutation, debezium or segment per topic
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -167,7 +171,6 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	}
 	defer dead.Close()
 
-	decode := dec.Decode
 	wcfg := consumer.Default()
 	wcfg.Brokers, wcfg.Topics, wcfg.GroupID = cfg.Kafka.Brokers, cfg.Kafka.Topics, cfg.Kafka.GroupID
 	wcfg.Dialer, wcfg.Transport = dialer, transport
@@ -322,6 +325,9 @@ func printSummary(out *os.File, s consumer.Snapshot, took time.Duration) {
 	fmt.Fprintf(out, "consumed %d, delivered %d, dead-lettered %d", s.Consumed, s.Delivered, dead)
 	if len(reasons) > 0 {
 		fmt.Fprintf(out, " (%s)", strings.Join(reasons, ", "))
+	}
+	if s.Skipped > 0 {
+		fmt.Fprintf(out, ", skipped %d", s.Skipped)
 	}
 	fmt.Fprintf(out, ", abandoned %d, in %s (%.0f records/s)", s.Abandoned, took.Round(time.Millisecond), rate)
 	if mib, ok := peakRSSMiB(); ok {

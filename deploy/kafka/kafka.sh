@@ -57,24 +57,7 @@ nodes=${KAFKA_NODES:-1}
 
 say() { printf 'kafka.sh: %s\n' "$*" >&2; }
 
-fetch() {
-	if [[ -f $libs/.complete ]]; then
-		return 0
-	fi
-	command -v mvn >/dev/null || { say "mvn not found: install Maven (apt-get install maven)"; exit 1; }
-	say "downloading Apache Kafka $version and its dependencies from Maven Central into $libs (once)"
-	rm -rf "$libs.partial"
-	mkdir -p "$cache/kafka"
-	if ! mvn -B -q -Dstyle.color=never -f "$here/pom.xml" dependency:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$libs.partial" >"$cache/kafka/mvn.log" 2>&1; then
-		say "mvn could not fetch Kafka; last lines of $cache/kafka/mvn.log:"
-		tail -n 30 "$cache/kafka/mvn.log" >&2
-		exit 1
-	fi
-	touch "$libs.partial/.complete"
-	rm -rf "$libs"
-	mv "$libs.partial" "$libs"
-}
+fetch() { "$repo/deploy/mvnfetch.sh" "$here/pom.xml" "$libs" "Apache Kafka $version and its dependencies"; }
 
 # running: the recorded pid is alive and is the broker this script started with this config.
 running() {

@@ -200,7 +200,7 @@ func (p *Publisher) Publish(ctx context.Context, ms ...*profile.Mutation) error 
 
 // PublishRaw writes records whose values are already encoded (v1 messages or identity events,
 // as replayed from a file), in one call and in order. Each record's key should be its
-// distinct_id; PublishRaw does not look inside the values: check them with profile.Decode first.
+// distinct_id; PublishRaw does not look inside the values: check them with a profile.Decoder first.
 func (p *Publisher) PublishRaw(ctx context.Context, msgs ...kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil

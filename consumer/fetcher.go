@@ -164,7 +164,15 @@ func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64,
 		case <-ctx.Done():
 			return nil
 		case r := <-f.results:
-			f.handle(ctx, r)
+			// The next fetches go out before the pipeline takes this answer's records, so
+			// that fetching and processing overlap.
+			runs := f.handle(ctx, r)
+			if next := f.dispatch(ctx); !next.IsZero() {
+				wake.Reset(max(time.Until(next), time.Millisecond))
+			}
+			if !f.interleave(ctx, runs) {
+				return nil
+			}
 		case <-b.freed:
 		case <-wake.C:
 		}
@@ -401,9 +409,10 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 	}()
 }
 
-// handle takes a fetch's answer: it delivers the records, moves the positions, and backs off
-// and looks the leaders up again for what failed.
-func (f *fetcher) handle(ctx context.Context, r fetchResult) {
+// handle takes a fetch's answer: it copies out the records of each partition (the runs to hand
+// to the pipeline), moves the positions, and backs off and looks the leaders up again for what
+// failed.
+func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) {
 	f.busy[r.leader] = false
 	for _, p := range r.parts {
 		p.inflight = false
@@ -414,7 +423,7 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) {
 	}
 	if r.err != nil {
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		reason := reasonOf(r.err)
 		f.w.m.fetchErrors.WithLabelValues(reason).Inc()
@@ -432,10 +441,9 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) {
 		if r.gen == f.gen {
 			f.refresh()
 		}
-		return
+		return nil
 	}
 	asked := map[TopicPartition]*partFetch{}
-	var runs [][]fetched
 	for _, p := range r.parts {
 		asked[p.tp] = p
 	}
@@ -459,7 +467,7 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) {
 			}
 		}
 	}
-	f.interleave(ctx, runs)
+	return runs
 }
 
 // interleave sends the items of every partition of an answer to the pipeline, taking turns

@@ -164,7 +164,15 @@ func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64,
 		case <-ctx.Done():
 			return nil
 		case r := <-f.results:
-			f.handle(ctx, r)
+			// The next fetches go out before the pipeline takes this answer's records, so
+			// that fetching and processing overlap.
+			runs := f.handle(ctx, r)
+			if next := f.dispatch(ctx); !next.IsZero() {
+				wake.Reset(max(time.Until(next), time.Millisecond))
+			}
+			if !f.interleave(ctx, runs) {
+				return nil
+			}
 		case <-b.freed:
 		case <-wake.C:
 		}
@@ -401,9 +409,10 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 	}()
 }
 
-// handle takes a fetch's answer: it delivers the records, moves the positions, and backs off
-// and looks the leaders up again for what failed.
-func (f *fetcher) handle(ctx context.Context, r fetchResult) {
+// handle takes a fetch's answer: it copies out the records of each partition (the runs to hand
+// to the pipeline), moves the positions, and backs off and looks the leaders up again for what
+// failed.
+func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) {
 	f.busy[r.leader] = false
 	for _, p := range r.parts {
 		p.inflight = false
@@ -414,7 +423,7 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) {
 	}
 	if r.err != nil {
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		reason := reasonOf(r.err)
 		f.w.m.fetchErrors.WithLabelValues(reason).Inc()
@@ -432,7 +441,7 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) {
 		if r.gen == f.gen {
 			f.refresh()
 		}
-		return
+		return nil
 	}
 	asked := map[TopicPartition]*partFetch{}
 	for _, p := range r.parts {
@@ -453,11 +462,32 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) {
 				continue
 			}
 			p.backoff = 0
-			if !f.deliver(ctx, p, rp) {
-				return
+			if items := f.records(p, rp); len(items) > 0 {
+				runs = append(runs, items)
 			}
 		}
 	}
+	return runs
+}
+
+// interleave sends the items of every partition of an answer to the pipeline, taking turns
+// between partitions (each partition's own order kept), so that the batchers of all partitions
+// fill together and their chunks can be sent in parallel, as records from one reader per
+// partition used to arrive. It reports false when ctx ended.
+func (f *fetcher) interleave(ctx context.Context, runs [][]fetched) bool {
+	for len(runs) > 0 {
+		live := runs[:0]
+		for _, r := range runs {
+			if !f.send(ctx, r[0]) {
+				return false
+			}
+			if len(r) > 1 {
+				live = append(live, r[1:])
+			}
+		}
+		runs = live
+	}
+	return true
 }
 
 // backOff delays the next fetch of p.
@@ -515,13 +545,14 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 	f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
 }
 
-// deliver sends the records of one partition's answer to the pipeline, in offset order, and
-// moves p past them. With read_committed it leaves out the records of aborted transactions as
+// records copies the records of one partition's answer out of its buffers, in offset order,
+// taking their bytes from the budget, and moves p past them; a trailing gap item tells the
+// pipeline of offsets without records after the last record. With read_committed it leaves out the records of aborted transactions as
 // the Java client does: a batch of a transactional producer is aborted when the broker lists an
 // aborted transaction of that producer starting at or before it and the producer's abort
-// marker has not come yet. Control batches (the markers) are never delivered. It reports false
-// when ctx ended.
-func (f *fetcher) deliver(ctx context.Context, p *partFetch, rp *fetch.ResponsePartition) bool {
+// marker has not come yet. Control batches (the markers) are never delivered.
+func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []fetched {
+	var items []fetched
 	before := p.pos
 	delivered := int64(-1)
 	var batches []protocol.RecordReader
@@ -579,21 +610,19 @@ func (f *fetcher) deliver(ctx context.Context, p *partFetch, rp *fetch.ResponseP
 			m := message(p.tp, rec)
 			c := chargeOf(&m)
 			f.budget.take(c)
-			if !f.send(ctx, fetched{tp: p.tp, msg: m, charge: c}) {
-				return false
-			}
+			items = append(items, fetched{tp: p.tp, msg: m, charge: c})
 			p.pos, delivered = rec.Offset+1, rec.Offset
 		}
 	}
 	if p.pos > before && p.pos != delivered+1 {
-		return f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
+		items = append(items, fetched{tp: p.tp, gap: true, upTo: p.pos})
 	}
 	if p.pos == before && len(batches) > 0 {
 		// Batches, but nothing at or after the position (the end of a batch was compacted
 		// away): do not ask again at once.
 		f.backOff(p)
 	}
-	return true
+	return items
 }
 
 // send hands an item to the pipeline; false when ctx ended first.

@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func transactionalAnswer() *fetch.ResponsePartition {
 	}
 }
 
-// deliverAnswer runs deliver over transactionalAnswer at the isolation level and returns the values
+// deliverAnswer runs records over transactionalAnswer at the isolation level and returns the values
 // delivered and the gap items' offsets, in order.
 func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values []string, gaps []int64, pos int64) {
 	t.Helper()
@@ -56,14 +57,9 @@ func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make(chan fetched, 100)
-	f := &fetcher{w: w, out: out, budget: newBudget(1 << 20)}
+	f := &fetcher{w: w, budget: newBudget(1 << 20)}
 	p := &partFetch{tp: TopicPartition{"t", 0}, pos: from}
-	if !f.deliver(t.Context(), p, transactionalAnswer()) {
-		t.Fatal("deliver gave up")
-	}
-	close(out)
-	for it := range out {
+	for _, it := range f.records(p, transactionalAnswer()) {
 		if it.gap {
 			gaps = append(gaps, it.upTo)
 		} else {
@@ -99,5 +95,26 @@ func TestDeliverReadUncommitted(t *testing.T) {
 	}
 	if !slices.Equal(gaps, []int64{9}) || pos != 9 {
 		t.Errorf("gaps %v, position %d; want a gap up to 9 and position 9", gaps, pos)
+	}
+}
+
+// TestInterleaveTakesTurnsBetweenPartitions: the records of an answer reach the pipeline one
+// partition after the other in turn, each partition's own order kept.
+func TestInterleaveTakesTurnsBetweenPartitions(t *testing.T) {
+	item := func(p int, off int64) fetched {
+		return fetched{tp: TopicPartition{"t", p}, msg: kafka.Message{Partition: p, Offset: off}}
+	}
+	out := make(chan fetched, 10)
+	f := &fetcher{out: out}
+	if !f.interleave(t.Context(), [][]fetched{{item(0, 0), item(0, 1), item(0, 2)}, {item(1, 7)}, {item(2, 3), item(2, 4)}}) {
+		t.Fatal("interleave gave up")
+	}
+	close(out)
+	var got []string
+	for it := range out {
+		got = append(got, it.tp.String()+"@"+strconv.FormatInt(it.msg.Offset, 10))
+	}
+	if want := []string{"t/0@0", "t/1@7", "t/2@3", "t/0@1", "t/2@4", "t/0@2"}; !slices.Equal(got, want) {
+		t.Errorf("sent %v, want %v", got, want)
 	}
 }

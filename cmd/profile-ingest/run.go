@@ -226,7 +226,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 
 // memoryOverhead is what the worker holds beyond consumer.max_in_flight_bytes: the runtime,
 // connections, one fetch answer being read, requests being sent, and the collector's headroom.
-const memoryOverhead = 56 << 20
+const memoryOverhead = 48 << 20
 
 // limitMemory sets the Go runtime's soft memory limit to the in-flight budget plus the fixed
 // overhead, unless GOMEMLIMIT sets one: the collector then works harder near the limit instead

@@ -18,7 +18,10 @@ import (
 // auth outage, 5xx): a pipeline waiting there would watch neither shutdown, nor the end of its
 // generation, nor the commit ticker. So closed chunks wait in pipeline.queued, oldest first,
 // and submitLoop, a goroutine of the generation, submits them one by one while the pipeline
-// keeps selecting: it hands the oldest over whenever submitLoop is ready to take it.
+// keeps selecting: it hands the oldest over whenever submitLoop is ready to take it. While a
+// chunk is queued the pipeline takes no fetched record (as it took none while it blocked in
+// Submit), so what a drain must resolve stays what the dispatcher holds, plus a chunk per
+// partition at most, not everything up to consumer.max_in_flight_records.
 
 // submit queues a closed chunk for submitLoop; its results come back on p.done.
 func (p *pipeline) submit(c batcher.Chunk) {

@@ -184,6 +184,9 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 		if len(p.recs) >= w.cfg.MaxInFlightRecords || p.bytes >= w.cfg.MaxInFlightBytes {
 			src = nil
 		}
+		if len(p.queued) > 0 {
+			src = nil // a chunk waits for room in the dispatcher: take no more (see drain.go)
+		}
 		sendq, head := p.handOff()
 		select {
 		case sendq <- head:

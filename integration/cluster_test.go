@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -108,16 +109,20 @@ func (c *cluster) topic(partitions int) string {
 	topic := UniqueName(c.t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := Client(c.brokers).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: 3,
-		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: "2"}},
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		c.t.Fatalf("create topic %s: %v", topic, err)
-	}
+	// A node that has just started may not be registered yet (BROKER_NOT_AVAILABLE): try again.
+	Eventually(c.t, time.Minute, "topic "+topic+" created on three replicas", func() bool {
+		res, err := Client(c.brokers).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+			Topic: topic, NumPartitions: partitions, ReplicationFactor: 3,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: "2"}},
+		}}})
+		if err == nil {
+			err = res.Errors[topic]
+		}
+		if err != nil {
+			c.t.Logf("create topic %s: %v (trying again)", topic, err)
+		}
+		return err == nil || errors.Is(err, kafka.TopicAlreadyExists)
+	})
 	c.t.Cleanup(func() { deleteTopic(c.brokers, topic); deleteTopic(c.brokers, topic+".dlq") })
 	Eventually(c.t, time.Minute, "every partition of "+topic+" led, on three replicas", func() bool {
 		md, err := Client(c.brokers).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})

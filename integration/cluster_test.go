@@ -40,7 +40,9 @@ func newCluster(t *testing.T) *cluster {
 		t.Skip("KAFKA_CLUSTER_BROKERS, KAFKA_CLUSTER_PORT or KAFKA_CLUSTER_NODES is unset: the cluster tests need " +
 			"`KAFKA_NODES=3 deploy/kafka/kafka.sh with ...` (`make test-cluster` does it)")
 	}
-	c := &cluster{t: t, brokers: strings.Split(env, ","), down: map[int]bool{}, env: []string{"KAFKA_PORT=" + port, "KAFKA_NODES=" + nodes}}
+	c := &cluster{t: t, brokers: strings.Split(env, ","), down: map[int]bool{}, env: []string{"KAFKA_PORT=" + port, "KAFKA_NODES=" + nodes,
+		// A node SIGKILLed recovers its logs at start: on a loaded machine that can take minutes.
+		"KAFKA_READY_TIMEOUT=300"}}
 	if len(c.brokers) < 3 {
 		t.Skipf("the cluster tests need three nodes, KAFKA_CLUSTER_BROKERS names %d", len(c.brokers))
 	}

@@ -253,7 +253,32 @@ func (b *backfill) produceUpTo(n int) {
 	b.produced = n
 }
 
-func (b *backfill) committed() int64 { return committedSum(b.c.t, b.c.live(), b.group, b.topic) }
+// committed returns the group's committed total on the topic. It asks for the six partitions
+// by number, and again while the answer is an error: a node that has just started may not know
+// the topic yet.
+func (b *backfill) committed() int64 {
+	t := b.c.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := &kafka.OffsetFetchRequest{GroupID: b.group, Topics: map[string][]int{b.topic: {0, 1, 2, 3, 4, 5}}}
+	var sum int64
+	Eventually(t, time.Minute, "the committed offsets of "+b.group, func() bool {
+		res, err := Client(b.c.live()).OffsetFetch(ctx, req)
+		if err != nil || res.Error != nil {
+			return false
+		}
+		sum = 0
+		for _, p := range res.Topics[b.topic] {
+			if p.Error != nil {
+				return false
+			}
+			sum += max(p.CommittedOffset, 0)
+		}
+		return true
+	})
+	return sum
+}
 
 // kill SIGKILLs node mid-stream and logs the worker's stall: how long the committed total
 // takes to move by 200 records past its value just before (or to reach the records produced).

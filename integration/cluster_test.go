@@ -46,18 +46,32 @@ func newCluster(t *testing.T) *cluster {
 	if len(c.brokers) < 3 {
 		t.Skipf("the cluster tests need three nodes, KAFKA_CLUSTER_BROKERS names %d", len(c.brokers))
 	}
-	// Whatever a test did to the nodes, the next one starts with all of them.
+	// Every node runs and serves before the test (a node an earlier test killed may still be
+	// recovering); the nodes this test kills are started again when it ends, in the background
+	// of its verdict: the next test's `up` waits for them.
+	c.sh("up")
 	t.Cleanup(func() {
-		for i := range c.brokers {
-			c.sh("start-node", strconv.Itoa(i+1))
+		for node := range c.down {
+			if _, err := c.run("start-node", strconv.Itoa(node)); err != nil {
+				t.Logf("restarting node %d after the test: %v (the next test waits for it)", node, err)
+			}
 		}
 	})
 	return c
 }
 
-// sh runs deploy/kafka/kafka.sh for this cluster and returns what it printed on stdout.
+// sh runs deploy/kafka/kafka.sh for this cluster and returns what it printed on stdout; it
+// fails the test if the script fails.
 func (c *cluster) sh(args ...string) string {
 	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+func (c *cluster) run(args ...string) (string, error) {
 	cmd := exec.Command("deploy/kafka/kafka.sh", args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), c.env...)
@@ -65,9 +79,9 @@ func (c *cluster) sh(args ...string) string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		c.t.Fatalf("kafka.sh %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		return "", fmt.Errorf("kafka.sh %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 func (c *cluster) kill(node int) {

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,22 +40,38 @@ func newCluster(t *testing.T) *cluster {
 		t.Skip("KAFKA_CLUSTER_BROKERS, KAFKA_CLUSTER_PORT or KAFKA_CLUSTER_NODES is unset: the cluster tests need " +
 			"`KAFKA_NODES=3 deploy/kafka/kafka.sh with ...` (`make test-cluster` does it)")
 	}
-	c := &cluster{t: t, brokers: strings.Split(env, ","), down: map[int]bool{}, env: []string{"KAFKA_PORT=" + port, "KAFKA_NODES=" + nodes}}
+	c := &cluster{t: t, brokers: strings.Split(env, ","), down: map[int]bool{}, env: []string{"KAFKA_PORT=" + port, "KAFKA_NODES=" + nodes,
+		// A node SIGKILLed recovers its logs at start: on a loaded machine that can take minutes.
+		"KAFKA_READY_TIMEOUT=300"}}
 	if len(c.brokers) < 3 {
 		t.Skipf("the cluster tests need three nodes, KAFKA_CLUSTER_BROKERS names %d", len(c.brokers))
 	}
-	// Whatever a test did to the nodes, the next one starts with all of them.
+	// Every node runs and serves before the test (a node an earlier test killed may still be
+	// recovering); the nodes this test kills are started again when it ends, in the background
+	// of its verdict: the next test's `up` waits for them.
+	c.sh("up")
 	t.Cleanup(func() {
-		for i := range c.brokers {
-			c.sh("start-node", strconv.Itoa(i+1))
+		for node := range c.down {
+			if _, err := c.run("start-node", strconv.Itoa(node)); err != nil {
+				t.Logf("restarting node %d after the test: %v (the next test waits for it)", node, err)
+			}
 		}
 	})
 	return c
 }
 
-// sh runs deploy/kafka/kafka.sh for this cluster and returns what it printed on stdout.
+// sh runs deploy/kafka/kafka.sh for this cluster and returns what it printed on stdout; it
+// fails the test if the script fails.
 func (c *cluster) sh(args ...string) string {
 	c.t.Helper()
+	out, err := c.run(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
+func (c *cluster) run(args ...string) (string, error) {
 	cmd := exec.Command("deploy/kafka/kafka.sh", args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), c.env...)
@@ -62,9 +79,9 @@ func (c *cluster) sh(args ...string) string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		c.t.Fatalf("kafka.sh %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+		return "", fmt.Errorf("kafka.sh %s: %w\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 func (c *cluster) kill(node int) {
@@ -108,16 +125,20 @@ func (c *cluster) topic(partitions int) string {
 	topic := UniqueName(c.t, "t")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	res, err := Client(c.brokers).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: 3,
-		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: "2"}},
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		c.t.Fatalf("create topic %s: %v", topic, err)
-	}
+	// A node that has just started may not be registered yet (BROKER_NOT_AVAILABLE): try again.
+	Eventually(c.t, time.Minute, "topic "+topic+" created on three replicas", func() bool {
+		res, err := Client(c.brokers).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+			Topic: topic, NumPartitions: partitions, ReplicationFactor: 3,
+			ConfigEntries: []kafka.ConfigEntry{{ConfigName: "min.insync.replicas", ConfigValue: "2"}},
+		}}})
+		if err == nil {
+			err = res.Errors[topic]
+		}
+		if err != nil {
+			c.t.Logf("create topic %s: %v (trying again)", topic, err)
+		}
+		return err == nil || errors.Is(err, kafka.TopicAlreadyExists)
+	})
 	c.t.Cleanup(func() { deleteTopic(c.brokers, topic); deleteTopic(c.brokers, topic+".dlq") })
 	Eventually(c.t, time.Minute, "every partition of "+topic+" led, on three replicas", func() bool {
 		md, err := Client(c.brokers).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
@@ -246,7 +267,32 @@ func (b *backfill) produceUpTo(n int) {
 	b.produced = n
 }
 
-func (b *backfill) committed() int64 { return committedSum(b.c.t, b.c.live(), b.group, b.topic) }
+// committed returns the group's committed total on the topic. It asks for the six partitions
+// by number, and again while the answer is an error: a node that has just started may not know
+// the topic yet.
+func (b *backfill) committed() int64 {
+	t := b.c.t
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req := &kafka.OffsetFetchRequest{GroupID: b.group, Topics: map[string][]int{b.topic: {0, 1, 2, 3, 4, 5}}}
+	var sum int64
+	Eventually(t, time.Minute, "the committed offsets of "+b.group, func() bool {
+		res, err := Client(b.c.live()).OffsetFetch(ctx, req)
+		if err != nil || res.Error != nil {
+			return false
+		}
+		sum = 0
+		for _, p := range res.Topics[b.topic] {
+			if p.Error != nil {
+				return false
+			}
+			sum += max(p.CommittedOffset, 0)
+		}
+		return true
+	})
+	return sum
+}
 
 // kill SIGKILLs node mid-stream and logs the worker's stall: how long the committed total
 // takes to move by 200 records past its value just before (or to reach the records produced).

@@ -541,3 +541,31 @@ func TestDlqFilters(t *testing.T) {
 		t.Errorf("the filtered replay published %d records to %s (want u-1 only) and %d to %s", len(got), b, len(other), a)
 	}
 }
+
+// TestDlqReplaysIntoOneTopicDoNotOverlap: while a replay publishes to a topic, a second replay
+// into the same topic under another group is refused, naming the first, and publishes nothing;
+// every dead letter reaches the topic once.
+func TestDlqReplaysIntoOneTopicDoNotOverlap(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	const n = 600
+	rejectedDeadLetters(t, brokers, origin, dead, n)
+	firstGroup := UniqueName(t, "first")
+	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--reason", "rejected", "--group", firstGroup,
+		"--batch-size", "1", "--brokers", strings.Join(brokers, ","))
+	Eventually(t, time.Minute, "the first replay publishing", func() bool { return EndOffsets(t, brokers, origin)[0] > 0 })
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--group", UniqueName(t, "second"))
+	if code != 1 || !strings.Contains(out, "another replay publishes to "+origin+" now") || !strings.Contains(out, "profile-ingest-replay:"+firstGroup) {
+		t.Errorf("second replay under another group: exit %d, want 1 naming the first replay's group:\n%s", code, out)
+	}
+	if first.Exited() {
+		t.Fatalf("the first replay ended before the second started; the test proves nothing:\n%s", first.Output())
+	}
+	if code := first.Wait(3 * time.Minute); code != 0 {
+		t.Fatalf("first replay: exit %d\n%s", code, lastLines(first.Output(), 20))
+	}
+	if got := len(ReadAll(t, brokers, origin)); got != n {
+		t.Errorf("origin topic holds %d records, want each of the %d dead letters once", got, n)
+	}
+}

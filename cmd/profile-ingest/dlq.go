@@ -298,7 +298,9 @@ either published or deliberately skipped, and the group's offset moves past it o
 Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
 everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
 a second run continues where the first stopped. A replay is the one member of its group while
-it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1).
+it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1);
+so is a second replay into a topic another replay publishes to, whatever its group (each replay
+holds the consumer group profile-ingest.replay-lock.<topic> of every topic it publishes to).
 There is no separate 'drain': a replay without filters is the drain.
 
 Without --reason, or with a reason whose records cannot succeed unchanged (invalid_json,

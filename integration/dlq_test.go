@@ -569,3 +569,42 @@ func TestDlqReplaysIntoOneTopicDoNotOverlap(t *testing.T) {
 		t.Errorf("origin topic holds %d records, want each of the %d dead letters once", got, n)
 	}
 }
+
+// TestDlqReplayStatusAndRewind: --status shows the replay group's cursor and, by reason, what a
+// filtered run left behind it; offsets reset rewinds the cursor to the start, and a run with
+// the same group then replays what the filter had skipped.
+func TestDlqReplayStatusAndRewind(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	deadLetters(t, brokers, dead,
+		failed(origin, "a", "rejected", 400, 0, now, 1),
+		failed(origin, "b", "retries_exhausted", 503, 0, now, 2),
+		failed(origin, "c", "retries_exhausted", 503, 0, now, 3))
+	group := dead + ".replay"
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--status")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "AHEAD 0 - (no commit: the log start) 3 0 3") ||
+		!strings.Contains(out, "retries_exhausted  0                  2") {
+		t.Fatalf("status before any replay: exit %d\n%s", code, out)
+	}
+	if code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected"); code != 0 {
+		t.Fatalf("replay: exit %d\n%s", code, out)
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--status")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "AHEAD 0 3 3 3 0") ||
+		!strings.Contains(out, "retries_exhausted  2                  0") || !strings.Contains(out, "rewind: profile-ingest offsets reset --group "+group) {
+		t.Fatalf("status after a filtered replay: exit %d\n%s", code, out)
+	}
+	p := Start(t, nil, Binary(t, "profile-ingest"), "offsets", "reset", "--brokers", strings.Join(brokers, ","), "--group", group, "--topic", dead, "--to-earliest", "--execute")
+	if code := p.Wait(time.Minute); code != 0 {
+		t.Fatalf("rewind: exit %d\n%s", code, p.Output())
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "retries_exhausted")
+	if code != 0 || !strings.Contains(out, "replayed 2 (retries_exhausted 2)") {
+		t.Fatalf("replay after the rewind: exit %d\n%s", code, out)
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 3 {
+		t.Errorf("origin holds %d records, want 3", n)
+	}
+}

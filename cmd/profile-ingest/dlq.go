@@ -269,6 +269,7 @@ type dlqReplayCmd struct {
 	DryRun         bool   `name:"dry-run" help:"Read from the group's position and print what would be replayed and skipped; publish nothing, commit nothing."`
 	Group          string `help:"Consumer group that keeps this replay's position on the dead-letter topic (default: <topic>.replay). Records an earlier run skipped lie behind its cursor: replay them with a new group."`
 	BatchSize      int    `name:"batch-size" default:"500" help:"Records read between two commits: the most a replay that dies publishes twice."`
+	Status         bool   `help:"Replay nothing: print where the group's cursor stands on each partition and, by reason, how many dead letters lie behind it (replayed or skipped by earlier runs of this group) and ahead of it. Rewind it with 'offsets reset --group G --topic <dlq topic> --to-time T|--to-earliest --execute'."`
 	Yes            bool   `help:"Replay without asking, even without --reason or with a reason whose records cannot succeed unchanged (invalid_json, invalid_message, invalid_operation, too_large)."`
 }
 
@@ -394,6 +395,9 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 	}
 	rc := dlqtools.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
 	rc.To, rc.MaxReplays, rc.DryRun, rc.BatchRecords = c.To, c.MaxReplays, c.DryRun, c.BatchSize
+	if c.Status {
+		return c.status(ctx, s, rc.Group, stdout)
+	}
 	if !c.DryRun && !c.Yes && c.needsConfirmation() {
 		if err := c.confirm(ctx, s, rc, f, stdin, stdout, stderr); err != nil {
 			return err
@@ -434,6 +438,69 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 		return fmt.Errorf("%s: dry run: the replay would stop at records whose destination topic does not exist: %s; create the topic, or pass --to TOPIC",
 			cmd, strings.Join(names, ", "))
 	}
+	return nil
+}
+
+// status prints the replay group's cursor on the dead-letter topic and what lies behind and
+// ahead of it, by reason.
+func (c *dlqReplayCmd) status(ctx context.Context, s *dlqtools.Scanner, group string, w io.Writer) error {
+	const cmd = "dlq replay --status"
+	cfg, _, transport, err := c.cluster(cmd)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 30 * time.Second, Transport: transport}
+	st, err := describeGroup(ctx, client, group, []string{s.Topic()}, time.Now())
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	position := map[int]int64{}
+	for _, p := range st.Partitions {
+		position[p.Partition] = max(p.Committed, p.Start)
+	}
+	type split struct{ behind, ahead int }
+	byReason := map[string]*split{}
+	if _, err := s.Inspect(ctx, dlqtools.Filter{}, 0, func(e dlqtools.Entry) error {
+		reason := orNone(e.Reason)
+		if e.Foreign {
+			reason = "(not a dead letter)"
+		}
+		if byReason[reason] == nil {
+			byReason[reason] = &split{}
+		}
+		if e.Offset < position[e.Partition] {
+			byReason[reason].behind++
+		} else {
+			byReason[reason].ahead++
+		}
+		return nil
+	}, nil); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	fmt.Fprintf(w, "replay group %s on %s: %s, %d members\n", group, s.Topic(), cmp.Or(st.State, "unknown"), len(st.Members))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tPOSITION\tEND\tBEHIND THE CURSOR\tAHEAD")
+	for _, p := range st.Partitions {
+		pos := "- (no commit: the log start)"
+		if p.Committed >= 0 {
+			pos = fmt.Sprint(p.Committed)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\n", p.Partition, pos, p.End, position[p.Partition]-p.Start, p.Lag)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "REASON\tBEHIND THE CURSOR\tAHEAD")
+	reasons := make([]string, 0, len(byReason))
+	for r := range byReason {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", r, byReason[r].behind, byReason[r].ahead)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "behind the cursor: replayed or skipped by earlier runs of this group (the next run does not see them); ahead: the next run reads them.\n"+
+		"rewind: profile-ingest offsets reset --group %s --topic %s --to-time 2026-01-02T15:04:05Z|--to-earliest --execute\n", group, s.Topic())
 	return nil
 }
 

@@ -608,3 +608,43 @@ func TestDlqReplayStatusAndRewind(t *testing.T) {
 		t.Errorf("origin holds %d records, want 3", n)
 	}
 }
+
+// TestDlqSummaryJSON: inspect --summary --json gives scripts the counts by reason and status,
+// the top keys and the top errors (quoted values elided, so one kind of error counts together).
+func TestDlqSummaryJSON(t *testing.T) {
+	brokers := Brokers(t)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []dlq.Record
+	for i, key := range []string{"u-1", "u-1", "u-2"} {
+		r := failed("in", key, "rejected", 400, 0, now, int64(i))
+		r.Err = fmt.Sprintf(`operations[0].add_email: "bad-%d" is not a valid email`, i)
+		recs = append(recs, r)
+	}
+	deadLetters(t, brokers, dead, append(recs, failed("in", "u-3", "retries_exhausted", 503, 0, now, 9))...)
+	code, out := dlqRun(t, brokers, "inspect", "--topic", dead, "--summary", "--json")
+	var s struct {
+		DeadLetters int `json:"dead_letters"`
+		ByReason    []struct {
+			Reason string
+			Status int
+			Count  int
+		} `json:"by_reason"`
+		TopKeys []struct {
+			Name  string
+			Count int
+		} `json:"top_keys"`
+		TopErrors []struct {
+			Name  string
+			Count int
+		} `json:"top_errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	if s.DeadLetters != 4 || len(s.ByReason) != 2 || s.ByReason[0].Reason != "rejected" || s.ByReason[0].Count != 3 ||
+		len(s.TopKeys) != 3 || s.TopKeys[0].Name != "u-1" || s.TopKeys[0].Count != 2 ||
+		len(s.TopErrors) != 2 || s.TopErrors[0].Name != `operations[0].add_email: "…" is not a valid email` || s.TopErrors[0].Count != 3 {
+		t.Errorf("summary %+v\n%s", s, out)
+	}
+}

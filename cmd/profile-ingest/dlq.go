@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -154,7 +155,8 @@ type dlqInspectCmd struct {
 	dlqFilterFlags `embed:""`
 	Partition      []int `help:"Only this partition of the dead-letter topic; repeat for several."`
 	Limit          int   `help:"Stop after this many dead letters (0: no limit)."`
-	Summary        bool  `help:"Print a table instead of JSON lines: counts by reason and status, the oldest and newest failure, the top origin topics, replay counts."`
+	Summary        bool  `help:"Print a table instead of JSON lines: counts by reason and status, the oldest and newest failure, the top origin topics, keys and errors (quoted values elided), replay counts."`
+	JSON           bool  `name:"json" help:"With --summary: print the summary as one JSON object."`
 	ShowValue      bool  `name:"show-value" help:"Add each record's value to its JSON line as a string (bytes that are not UTF-8 print as U+FFFD). Values are user data: mind where the output goes."`
 }
 
@@ -209,7 +211,12 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s holds no dead letters: none of the %d records read carries profile-ingest's dead-letter headers (%s); is --topic the dead-letter topic? (the worker's is dlq.topic, default <first topic>.dlq)",
 			cmd, s.Topic(), st.Read, dlq.HeaderReason)}
 	}
-	if c.Summary {
+	switch {
+	case c.Summary && c.JSON:
+		if err := writeSummaryJSON(out, s.Topic(), &sum, st); err != nil {
+			return err
+		}
+	case c.Summary:
 		writeSummary(out, s.Topic(), &sum, st)
 	}
 	if st.NotDeadLetters > 0 {
@@ -219,8 +226,82 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 	return out.Flush()
 }
 
-// topOrigins is how many origin topics the summary lists by name.
-const topOrigins = 10
+// topN is how many origin topics, keys and errors the summary lists by name.
+const topN = 10
+
+// writeTop prints the topN largest counts of m under title, and the rest in one line.
+func writeTop(w io.Writer, title, plural string, m map[string]int) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tCOUNT\n", title)
+	top := byCount(m, cmp.Compare[string])
+	for i, kv := range top {
+		if i == topN {
+			rest := 0
+			for _, r := range top[i:] {
+				rest += r.n
+			}
+			fmt.Fprintf(tw, "(%d more %s)\t%d\n", len(top)-i, plural, rest)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%d\n", orNone(kv.k), kv.n)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// summaryJSON is inspect --summary --json.
+type summaryJSON struct {
+	Topic          string         `json:"topic"`
+	Read           int64          `json:"read"`
+	NotDeadLetters int64          `json:"not_dead_letters"`
+	Total          int            `json:"dead_letters"`
+	OldestFailure  string         `json:"oldest_failure"`
+	NewestFailure  string         `json:"newest_failure"`
+	ByReason       []reasonCount  `json:"by_reason"`
+	TopOrigins     []nameCount    `json:"top_origin_topics"`
+	TopKeys        []nameCount    `json:"top_keys"`
+	TopErrors      []nameCount    `json:"top_errors"`
+	ByReplayCount  map[string]int `json:"by_replay_count"`
+}
+
+type reasonCount struct {
+	Reason string `json:"reason"`
+	Status int    `json:"status"`
+	Count  int    `json:"count"`
+}
+
+type nameCount struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func writeSummaryJSON(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.ScanStats) error {
+	top := func(m map[string]int) []nameCount {
+		out := []nameCount{}
+		for i, kv := range byCount(m, cmp.Compare[string]) {
+			if i == topN {
+				break
+			}
+			out = append(out, nameCount{kv.k, kv.n})
+		}
+		return out
+	}
+	j := summaryJSON{Topic: topic, Read: st.Read, NotDeadLetters: st.NotDeadLetters, Total: s.Total,
+		OldestFailure: dlq.FormatTime(s.OldestFailure), NewestFailure: dlq.FormatTime(s.NewestFailure),
+		ByReason: []reasonCount{}, TopOrigins: top(s.ByOrigin), TopKeys: top(s.ByKey), TopErrors: top(s.ByError),
+		ByReplayCount: map[string]int{}}
+	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
+	}) {
+		j.ByReason = append(j.ByReason, reasonCount{kv.k.Reason, kv.k.Status, kv.n})
+	}
+	for n, c := range s.ByReplayCount {
+		j.ByReplayCount[fmt.Sprint(n)] = c
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(j)
+}
 
 // writeSummary prints the --summary tables.
 func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.ScanStats) {
@@ -238,21 +319,9 @@ func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.Sc
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "ORIGIN TOPIC\tCOUNT")
-	origins := byCount(s.ByOrigin, cmp.Compare[string])
-	for i, kv := range origins {
-		if i == topOrigins {
-			rest := 0
-			for _, r := range origins[i:] {
-				rest += r.n
-			}
-			fmt.Fprintf(tw, "(%d more topics)\t%d\n", len(origins)-i, rest)
-			break
-		}
-		fmt.Fprintf(tw, "%s\t%d\n", orNone(kv.k), kv.n)
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
+	writeTop(w, "ORIGIN TOPIC", "topics", s.ByOrigin)
+	writeTop(w, "KEY (DISTINCT_ID)", "keys", s.ByKey)
+	writeTop(w, "ERROR (QUOTED VALUES ELIDED)", "errors", s.ByError)
 	fmt.Fprintln(tw, "REPLAYED BEFORE\tCOUNT")
 	for _, kv := range byCount(s.ByReplayCount, cmp.Compare[int]) {
 		fmt.Fprintf(tw, "%d times\t%d\n", kv.k, kv.n)

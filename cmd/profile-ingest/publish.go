@@ -29,6 +29,10 @@ type publishCmd struct {
 	AllowInvalid bool   `help:"Publish lines that fail validation too (the worker will dead-letter them). By default any invalid line stops the command before anything is published."`
 	BatchSize    int    `help:"Records per write: each write waits for every in-sync replica, so larger writes mean fewer waits." default:"10000"`
 	BatchBytes   int    `help:"Bytes of record values per write, at most." default:"16777216"`
+	EventIDs     bool   `name:"event-ids" default:"true" negatable:"" help:"Give each v1 line without an event_id a deterministic one (a UUIDv5 of the file's base name, the line number and the line's SHA-256), so publishing the same file again is deduplicated by SuprSend instead of applying increment and append twice. --no-event-ids publishes lines unchanged."`
+	IDName       string `name:"id-name" help:"With event ids: the name the ids hang on instead of the file's base name (e.g. a file renamed between two runs). Applies to every file given."`
+
+	stdinSpool string // the temporary file "-" was spooled to
 }
 
 func (c *publishCmd) Run() error {
@@ -116,7 +120,11 @@ func (c *publishCmd) Run() error {
 		} else {
 			invalid++
 		}
-		batch = append(batch, kafka.Message{Key: key, Value: line})
+		value := line
+		if c.EventIDs {
+			value = withEventID(line, c.fileIdentity(name), n)
+		}
+		batch = append(batch, kafka.Message{Key: key, Value: value})
 		if batchBytes += len(line); len(batch) < c.BatchSize && batchBytes < c.BatchBytes {
 			return nil
 		}
@@ -155,6 +163,7 @@ func (c *publishCmd) spoolStdin() (files []string, cleanup func(), err error) {
 			return nil, cleanup, fmt.Errorf("publish: %w", err)
 		}
 		cleanup = func() { os.Remove(f.Name()) }
+		c.stdinSpool = f.Name()
 		_, err = io.Copy(f, os.Stdin)
 		if cerr := f.Close(); err == nil {
 			err = cerr

@@ -1,7 +1,8 @@
 // Command gen writes the demo's sample profile history (deploy/demo/sample-history.jsonl): one
 // mutation message (schema v1) per line, for a few dozen users over a year, using every operation
 // of the seed, with a few bad messages among them. It is deterministic: the same flags give the
-// same file.
+// same file, and files made with different flags (or -id-prefix) have event_ids that cannot
+// collide, since every id carries the flags.
 //
 //	go run ./deploy/demo/gen -n 5000 -users 40 > deploy/demo/sample-history.jsonl
 package main
@@ -11,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -23,24 +25,33 @@ func main() {
 	n := flag.Int("n", 5000, "messages to write")
 	users := flag.Int("users", 40, "distinct users")
 	seed := flag.Uint64("seed", 42, "random seed")
+	idPrefix := flag.String("id-prefix", "", `event_id prefix (default: "sample-s<seed>-n<n>-u<users>-", so files generated with other flags never share an id, and the API never deduplicates one file's records against another's)`)
 	flag.Parse()
-	rng := rand.New(rand.NewPCG(*seed, *seed))
+	if *idPrefix == "" {
+		*idPrefix = fmt.Sprintf("sample-s%d-n%d-u%d-", *seed, *n, *users)
+	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	generate(out, *n, *users, *seed, *idPrefix)
+}
+
+// generate writes n messages of users users, drawn from seed, with event_ids idPrefix + index.
+func generate(out io.Writer, n, users int, seed uint64, idPrefix string) {
+	rng := rand.New(rand.NewPCG(seed, seed))
 	start := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
-	step := 365 * 24 * time.Hour / time.Duration(*n)
+	step := 365 * 24 * time.Hour / time.Duration(n)
 	bad := badMessages()
-	every := max(1, *n/len(bad)) // spread the bad messages over the history
-	for i := range *n {
+	every := max(1, n/len(bad)) // spread the bad messages over the history
+	for i := range n {
 		if i%every == every/2 && len(bad) > 0 {
 			fmt.Fprintln(out, bad[0])
 			bad = bad[1:]
 			continue
 		}
-		u := rng.IntN(*users)
+		u := rng.IntN(users)
 		msg := map[string]any{
 			"distinct_id": fmt.Sprintf("user-%03d", u),
-			"event_id":    fmt.Sprintf("sample-%06d", i),
+			"event_id":    fmt.Sprintf("%s%06d", idPrefix, i),
 			"time":        start.Add(time.Duration(i) * step).Format(time.RFC3339),
 			"operations":  operations(rng, u, i),
 		}

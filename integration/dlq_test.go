@@ -647,4 +647,15 @@ func TestDlqSummaryJSON(t *testing.T) {
 		len(s.TopErrors) != 2 || s.TopErrors[0].Name != `operations[0].add_email: "…" is not a valid email` || s.TopErrors[0].Count != 3 {
 		t.Errorf("summary %+v\n%s", s, out)
 	}
+
+	to := NewTopic(t, brokers, 1)
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--to", to, "--json")
+	var rep struct {
+		Totals        struct{ Replayed int } `json:"totals"`
+		ByDestination map[string]int         `json:"by_destination"`
+		End           map[string]int64       `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Totals.Replayed != 3 || rep.ByDestination[to] != 3 || rep.End["0"] != 4 {
+		t.Errorf("replay --json: exit %d, %v, %+v\n%s", code, err, rep, out)
+	}
 }

@@ -338,6 +338,7 @@ type dlqReplayCmd struct {
 	DryRun         bool   `name:"dry-run" help:"Read from the group's position and print what would be replayed and skipped; publish nothing, commit nothing."`
 	Group          string `help:"Consumer group that keeps this replay's position on the dead-letter topic (default: <topic>.replay). Records an earlier run skipped lie behind its cursor: replay them with a new group."`
 	BatchSize      int    `name:"batch-size" default:"500" help:"Records read between two commits: the most a replay that dies publishes twice."`
+	JSON           bool   `name:"json" help:"Print the replay report (and, with --dry-run, the dry run's) as one JSON object instead of tables."`
 	Status         bool   `help:"Replay nothing: print where the group's cursor stands on each partition and, by reason, how many dead letters lie behind it (replayed or skipped by earlier runs of this group) and ahead of it. Rewind it with 'offsets reset --group G --topic <dlq topic> --to-time T|--to-earliest --execute'."`
 	Yes            bool   `help:"Replay without asking, even without --reason or with a reason whose records cannot succeed unchanged (invalid_json, invalid_message, invalid_operation, too_large)."`
 }
@@ -486,7 +487,13 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 	rep, err := r.Run(ctx, f)
 	settled := rep.Replayed + rep.SkippedFilter + rep.SkippedLimit + rep.SkippedSuperseded
 	if err == nil || settled > 0 {
-		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
+		if c.JSON {
+			if jerr := writeReplayReportJSON(stdout, s.Topic(), rc, rep); jerr != nil {
+				return jerr
+			}
+		} else {
+			writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted: %d published, %d committed; run the same command to resume",
@@ -571,6 +578,69 @@ func (c *dlqReplayCmd) status(ctx context.Context, s *dlqtools.Scanner, group st
 	fmt.Fprintf(w, "behind the cursor: replayed or skipped by earlier runs of this group (the next run does not see them); ahead: the next run reads them.\n"+
 		"rewind: profile-ingest offsets reset --group %s --topic %s --to-time 2026-01-02T15:04:05Z|--to-earliest --execute\n", group, s.Topic())
 	return nil
+}
+
+// countsJSON is one row of the replay report in JSON.
+type countsJSON struct {
+	Replayed          int `json:"replayed"`
+	SkippedFilter     int `json:"skipped_filter"`
+	SkippedLimit      int `json:"skipped_limit"`
+	SkippedSuperseded int `json:"superseded"`
+}
+
+func toCountsJSON(c dlqtools.Counts) countsJSON {
+	return countsJSON{c.Replayed, c.SkippedFilter, c.SkippedLimit, c.SkippedSuperseded}
+}
+
+// writeReplayReportJSON prints rep as one JSON object: the totals, by reason, by reason and
+// status, by destination, the loop-guarded records named, where each partition began and ended.
+func writeReplayReportJSON(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep *dlqtools.ReplayReport) error {
+	type statusRow struct {
+		Reason string `json:"reason"`
+		Status int    `json:"status"`
+		countsJSON
+	}
+	type guarded struct {
+		Partition   int    `json:"partition"`
+		Offset      int64  `json:"offset"`
+		Key         string `json:"key"`
+		Reason      string `json:"reason"`
+		ReplayCount int    `json:"replay_count"`
+	}
+	j := struct {
+		Topic         string                `json:"topic"`
+		Group         string                `json:"group"`
+		DryRun        bool                  `json:"dry_run"`
+		Totals        countsJSON            `json:"totals"`
+		UnreadBefore  int64                 `json:"unread_before_since"`
+		ByReason      map[string]countsJSON `json:"by_reason"`
+		ByStatus      []statusRow           `json:"by_reason_status"`
+		ByDestination map[string]int        `json:"by_destination"`
+		Missing       map[string]int        `json:"missing_destinations,omitempty"`
+		Guarded       []guarded             `json:"loop_guarded"`
+		Start         map[int]int64         `json:"start"` // per partition: where the replay began
+		End           map[int]int64         `json:"end"`   // and the end offset it read to
+	}{Topic: topic, Group: rc.Group, DryRun: rc.DryRun, Totals: toCountsJSON(rep.Counts), UnreadBefore: rep.Unread,
+		ByReason: map[string]countsJSON{}, ByStatus: []statusRow{}, ByDestination: map[string]int{}, Missing: rep.Missing,
+		Guarded: []guarded{}, Start: rep.Start, End: rep.End}
+	for k, c := range rep.ByReason {
+		j.ByReason[k] = toCountsJSON(*c)
+	}
+	for k, c := range rep.ByStatus {
+		j.ByStatus = append(j.ByStatus, statusRow{k.Reason, k.Status, toCountsJSON(*c)})
+	}
+	slices.SortFunc(j.ByStatus, func(a, b statusRow) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
+	})
+	for k, c := range rep.ByDestination {
+		j.ByDestination[k] = c.Replayed
+	}
+	for _, e := range rep.Guarded {
+		j.Guarded = append(j.Guarded, guarded{e.Partition, e.Offset, string(e.Key), e.Reason, e.ReplayCount})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(j)
 }
 
 // writeReplayReport prints the histogram, the loop-guarded records and the final summary line.

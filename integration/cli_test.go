@@ -456,3 +456,52 @@ func TestOffsetsReset(t *testing.T) {
 		t.Errorf("after the reset the worker sent %d events, want the %d written from %s on", got, n, from)
 	}
 }
+
+// TestPublishTwiceAppliesOnce: a backfill file published twice (a re-run after a failure) is
+// applied once: each line without an event_id gets the same derived one both times, so the API
+// deduplicates the second copy and increment/append are not applied twice; two identical lines
+// stay two mutations. --no-event-ids publishes lines unchanged, and a repeat then applies twice.
+func TestPublishTwiceAppliesOnce(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	file := writeFile(t, "backfill.jsonl", `{"distinct_id":"u-1","operations":[{"increment":{"logins":1}}]}
+{"distinct_id":"u-1","operations":[{"increment":{"logins":1}}]}
+{"distinct_id":"u-1","operations":[{"append":{"tags":"a"}}],"event_id":"given-1"}
+{"distinct_id":"u-2","operations":[{"increment":{"logins":5}}]}
+`)
+	for _, tc := range []struct {
+		name        string
+		extra       []string
+		wantLogins  float64
+		wantApplied int64
+	}{
+		{"derived event ids", nil, 2, 4},
+		{"--no-event-ids", []string{"--no-event-ids"}, 4, 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := NewTopic(t, brokers, 2)
+			for run := range 2 {
+				p := Start(t, nil, bin, append([]string{"publish", "--brokers", strings.Join(brokers, ","), "--topic", topic, file}, tc.extra...)...)
+				if code := p.Wait(time.Minute); code != 0 {
+					t.Fatalf("publish %d: exit %d\n%s", run, code, p.Output())
+				}
+			}
+			var values []string
+			for _, m := range ReadAll(t, brokers, topic) {
+				values = append(values, string(m.Value))
+			}
+			hub, url := newInProcessHubsim(t, hubsim.Faults{})
+			w := Start(t, workerEnv, bin, workerArgs(brokers, topic, UniqueName(t, "g"), url, "--stop-at-end")...)
+			if code := w.Wait(2 * time.Minute); code != 0 {
+				t.Fatalf("worker exit %d", code)
+			}
+			u1, _ := hub.Profile("u-1")
+			if got := u1.Properties["logins"]; got != tc.wantLogins {
+				t.Errorf("u-1 logins = %v, want %v (values %q)", got, tc.wantLogins, values)
+			}
+			if st := hub.Stats(); st.EventsApplied != tc.wantApplied {
+				t.Errorf("%d events applied (%d duplicates), want %d", st.EventsApplied, st.Duplicates, tc.wantApplied)
+			}
+		})
+	}
+}

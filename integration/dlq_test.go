@@ -541,3 +541,121 @@ func TestDlqFilters(t *testing.T) {
 		t.Errorf("the filtered replay published %d records to %s (want u-1 only) and %d to %s", len(got), b, len(other), a)
 	}
 }
+
+// TestDlqReplaysIntoOneTopicDoNotOverlap: while a replay publishes to a topic, a second replay
+// into the same topic under another group is refused, naming the first, and publishes nothing;
+// every dead letter reaches the topic once.
+func TestDlqReplaysIntoOneTopicDoNotOverlap(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	const n = 600
+	rejectedDeadLetters(t, brokers, origin, dead, n)
+	firstGroup := UniqueName(t, "first")
+	first := Start(t, nil, Binary(t, "profile-ingest"), "dlq", "replay", "--topic", dead, "--reason", "rejected", "--group", firstGroup,
+		"--batch-size", "1", "--brokers", strings.Join(brokers, ","))
+	Eventually(t, time.Minute, "the first replay publishing", func() bool { return EndOffsets(t, brokers, origin)[0] > 0 })
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--group", UniqueName(t, "second"))
+	if code != 1 || !strings.Contains(out, "another replay publishes to "+origin+" now") || !strings.Contains(out, "profile-ingest-replay:"+firstGroup) {
+		t.Errorf("second replay under another group: exit %d, want 1 naming the first replay's group:\n%s", code, out)
+	}
+	if first.Exited() {
+		t.Fatalf("the first replay ended before the second started; the test proves nothing:\n%s", first.Output())
+	}
+	if code := first.Wait(3 * time.Minute); code != 0 {
+		t.Fatalf("first replay: exit %d\n%s", code, lastLines(first.Output(), 20))
+	}
+	if got := len(ReadAll(t, brokers, origin)); got != n {
+		t.Errorf("origin topic holds %d records, want each of the %d dead letters once", got, n)
+	}
+}
+
+// TestDlqReplayStatusAndRewind: --status shows the replay group's cursor and, by reason, what a
+// filtered run left behind it; offsets reset rewinds the cursor to the start, and a run with
+// the same group then replays what the filter had skipped.
+func TestDlqReplayStatusAndRewind(t *testing.T) {
+	brokers := Brokers(t)
+	origin := NewTopic(t, brokers, 1)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	deadLetters(t, brokers, dead,
+		failed(origin, "a", "rejected", 400, 0, now, 1),
+		failed(origin, "b", "retries_exhausted", 503, 0, now, 2),
+		failed(origin, "c", "retries_exhausted", 503, 0, now, 3))
+	group := dead + ".replay"
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--status")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "AHEAD 0 - (no commit: the log start) 3 0 3") ||
+		!strings.Contains(out, "retries_exhausted  0                  2") {
+		t.Fatalf("status before any replay: exit %d\n%s", code, out)
+	}
+	if code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected"); code != 0 {
+		t.Fatalf("replay: exit %d\n%s", code, out)
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--status")
+	if code != 0 || !strings.Contains(strings.Join(strings.Fields(out), " "), "AHEAD 0 3 3 3 0") ||
+		!strings.Contains(out, "retries_exhausted  2                  0") || !strings.Contains(out, "rewind: profile-ingest offsets reset --group "+group) {
+		t.Fatalf("status after a filtered replay: exit %d\n%s", code, out)
+	}
+	p := Start(t, nil, Binary(t, "profile-ingest"), "offsets", "reset", "--brokers", strings.Join(brokers, ","), "--group", group, "--topic", dead, "--to-earliest", "--execute")
+	if code := p.Wait(time.Minute); code != 0 {
+		t.Fatalf("rewind: exit %d\n%s", code, p.Output())
+	}
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "retries_exhausted")
+	if code != 0 || !strings.Contains(out, "replayed 2 (retries_exhausted 2)") {
+		t.Fatalf("replay after the rewind: exit %d\n%s", code, out)
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 3 {
+		t.Errorf("origin holds %d records, want 3", n)
+	}
+}
+
+// TestDlqSummaryJSON: inspect --summary --json gives scripts the counts by reason and status,
+// the top keys and the top errors (quoted values elided, so one kind of error counts together).
+func TestDlqSummaryJSON(t *testing.T) {
+	brokers := Brokers(t)
+	dead := NewTopic(t, brokers, 1)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var recs []dlq.Record
+	for i, key := range []string{"u-1", "u-1", "u-2"} {
+		r := failed("in", key, "rejected", 400, 0, now, int64(i))
+		r.Err = fmt.Sprintf(`operations[0].add_email: "bad-%d" is not a valid email`, i)
+		recs = append(recs, r)
+	}
+	deadLetters(t, brokers, dead, append(recs, failed("in", "u-3", "retries_exhausted", 503, 0, now, 9))...)
+	code, out := dlqRun(t, brokers, "inspect", "--topic", dead, "--summary", "--json")
+	var s struct {
+		DeadLetters int `json:"dead_letters"`
+		ByReason    []struct {
+			Reason string
+			Status int
+			Count  int
+		} `json:"by_reason"`
+		TopKeys []struct {
+			Name  string
+			Count int
+		} `json:"top_keys"`
+		TopErrors []struct {
+			Name  string
+			Count int
+		} `json:"top_errors"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	if s.DeadLetters != 4 || len(s.ByReason) != 2 || s.ByReason[0].Reason != "rejected" || s.ByReason[0].Count != 3 ||
+		len(s.TopKeys) != 3 || s.TopKeys[0].Name != "u-1" || s.TopKeys[0].Count != 2 ||
+		len(s.TopErrors) != 2 || s.TopErrors[0].Name != `operations[0].add_email: "…" is not a valid email` || s.TopErrors[0].Count != 3 {
+		t.Errorf("summary %+v\n%s", s, out)
+	}
+
+	to := NewTopic(t, brokers, 1)
+	code, out = dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--to", to, "--json")
+	var rep struct {
+		Totals        struct{ Replayed int } `json:"totals"`
+		ByDestination map[string]int         `json:"by_destination"`
+		End           map[string]int64       `json:"end"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); code != 0 || err != nil || rep.Totals.Replayed != 3 || rep.ByDestination[to] != 3 || rep.End["0"] != 4 {
+		t.Errorf("replay --json: exit %d, %v, %+v\n%s", code, err, rep, out)
+	}
+}

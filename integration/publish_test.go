@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,4 +117,65 @@ func TestPublishCommand(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestPublishResumesFromTheLineItPrints: a publish that fails part-way says which lines are
+// published and the --from-line that resumes it; resumed there after the bad line is fixed,
+// every line of the file is on the topic once, in order.
+func TestPublishResumesFromTheLineItPrints(t *testing.T) {
+	brokers := Brokers(t)
+	bin := Binary(t, "profile-ingest")
+	topic := UniqueName(t, "t")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Client(brokers).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "4000"}}}}})
+	if err != nil || res.Errors[topic] != nil {
+		t.Fatalf("create %s: %v %v", topic, err, res.Errors[topic])
+	}
+	t.Cleanup(func() { deleteTopic(brokers, topic) })
+	line := func(i int, pad int) string {
+		return fmt.Sprintf(`{"distinct_id":"u-%d","operations":[{"set":{"seq":%d,"pad":%q}}]}`, i%3, i, strings.Repeat("x", pad))
+	}
+	var body strings.Builder
+	for i := 1; i <= 100; i++ {
+		pad := 10
+		if i == 45 {
+			pad = 6000 // over the topic's max.message.bytes
+		}
+		body.WriteString(line(i, pad) + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	if err := os.WriteFile(path, []byte(body.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"publish", "--brokers", strings.Join(brokers, ","), "--topic", topic, "--batch-size", "10"}
+	p := Start(t, nil, bin, append(args, path)...)
+	if code := p.Wait(time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, p.Output())
+	}
+	want := "published 40 records, every line before " + path + " line 41; resume with: profile-ingest publish [the same flags] --from-line 41 " + path
+	if !strings.Contains(p.Output(), want) {
+		t.Fatalf("the failure does not say how to resume (%q):\n%s", want, p.Output())
+	}
+	if n := len(ReadAll(t, brokers, topic)); n != 40 {
+		t.Fatalf("%d records after the failure, want the 40 it says", n)
+	}
+	fixed := strings.Replace(body.String(), line(45, 6000), line(45, 10), 1)
+	if err := os.WriteFile(path, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = Start(t, nil, bin, append(args, "--from-line", "41", path)...)
+	if code := p.Wait(time.Minute); code != 0 {
+		t.Fatalf("resume: exit %d\n%s", code, p.Output())
+	}
+	msgs := ReadAll(t, brokers, topic)
+	if len(msgs) != 100 {
+		t.Fatalf("%d records after the resume, want 100", len(msgs))
+	}
+	for i, m := range msgs {
+		if !strings.Contains(string(m.Value), fmt.Sprintf(`"seq":%d,`, i+1)) {
+			t.Fatalf("record %d is %s: a line missing or twice", i, m.Value)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -158,7 +159,8 @@ type dlqInspectCmd struct {
 	dlqFilterFlags `embed:""`
 	Partition      []int `help:"Only this partition of the dead-letter topic; repeat for several."`
 	Limit          int   `help:"Stop after this many dead letters (0: no limit)."`
-	Summary        bool  `help:"Print a table instead of JSON lines: counts by reason and status, the oldest and newest failure, the top origin topics, replay counts."`
+	Summary        bool  `help:"Print a table instead of JSON lines: counts by reason and status, the oldest and newest failure, the top origin topics, keys and errors (quoted values elided), replay counts."`
+	JSON           bool  `name:"json" help:"With --summary: print the summary as one JSON object."`
 	ShowValue      bool  `name:"show-value" help:"Add each record's value to its JSON line as a string (bytes that are not UTF-8 print as U+FFFD). Values are user data: mind where the output goes."`
 }
 
@@ -213,7 +215,12 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %s holds no dead letters: none of the %d records read carries profile-ingest's dead-letter headers (%s); is --topic the dead-letter topic? (the worker's is dlq.topic, default <first topic>.dlq)",
 			cmd, s.Topic(), st.Read, dlq.HeaderReason)}
 	}
-	if c.Summary {
+	switch {
+	case c.Summary && c.JSON:
+		if err := writeSummaryJSON(out, s.Topic(), &sum, st); err != nil {
+			return err
+		}
+	case c.Summary:
 		writeSummary(out, s.Topic(), &sum, st)
 	}
 	if st.NotDeadLetters > 0 {
@@ -223,8 +230,82 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 	return out.Flush()
 }
 
-// topOrigins is how many origin topics the summary lists by name.
-const topOrigins = 10
+// topN is how many origin topics, keys and errors the summary lists by name.
+const topN = 10
+
+// writeTop prints the topN largest counts of m under title, and the rest in one line.
+func writeTop(w io.Writer, title, plural string, m map[string]int) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "%s\tCOUNT\n", title)
+	top := byCount(m, cmp.Compare[string])
+	for i, kv := range top {
+		if i == topN {
+			rest := 0
+			for _, r := range top[i:] {
+				rest += r.n
+			}
+			fmt.Fprintf(tw, "(%d more %s)\t%d\n", len(top)-i, plural, rest)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%d\n", orNone(kv.k), kv.n)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// summaryJSON is inspect --summary --json.
+type summaryJSON struct {
+	Topic          string         `json:"topic"`
+	Read           int64          `json:"read"`
+	NotDeadLetters int64          `json:"not_dead_letters"`
+	Total          int            `json:"dead_letters"`
+	OldestFailure  string         `json:"oldest_failure"`
+	NewestFailure  string         `json:"newest_failure"`
+	ByReason       []reasonCount  `json:"by_reason"`
+	TopOrigins     []nameCount    `json:"top_origin_topics"`
+	TopKeys        []nameCount    `json:"top_keys"`
+	TopErrors      []nameCount    `json:"top_errors"`
+	ByReplayCount  map[string]int `json:"by_replay_count"`
+}
+
+type reasonCount struct {
+	Reason string `json:"reason"`
+	Status int    `json:"status"`
+	Count  int    `json:"count"`
+}
+
+type nameCount struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func writeSummaryJSON(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.ScanStats) error {
+	top := func(m map[string]int) []nameCount {
+		out := []nameCount{}
+		for i, kv := range byCount(m, cmp.Compare[string]) {
+			if i == topN {
+				break
+			}
+			out = append(out, nameCount{kv.k, kv.n})
+		}
+		return out
+	}
+	j := summaryJSON{Topic: topic, Read: st.Read, NotDeadLetters: st.NotDeadLetters, Total: s.Total,
+		OldestFailure: dlq.FormatTime(s.OldestFailure), NewestFailure: dlq.FormatTime(s.NewestFailure),
+		ByReason: []reasonCount{}, TopOrigins: top(s.ByOrigin), TopKeys: top(s.ByKey), TopErrors: top(s.ByError),
+		ByReplayCount: map[string]int{}}
+	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
+	}) {
+		j.ByReason = append(j.ByReason, reasonCount{kv.k.Reason, kv.k.Status, kv.n})
+	}
+	for n, c := range s.ByReplayCount {
+		j.ByReplayCount[fmt.Sprint(n)] = c
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(j)
+}
 
 // writeSummary prints the --summary tables.
 func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.ScanStats) {
@@ -242,21 +323,9 @@ func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.Sc
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "ORIGIN TOPIC\tCOUNT")
-	origins := byCount(s.ByOrigin, cmp.Compare[string])
-	for i, kv := range origins {
-		if i == topOrigins {
-			rest := 0
-			for _, r := range origins[i:] {
-				rest += r.n
-			}
-			fmt.Fprintf(tw, "(%d more topics)\t%d\n", len(origins)-i, rest)
-			break
-		}
-		fmt.Fprintf(tw, "%s\t%d\n", orNone(kv.k), kv.n)
-	}
-	tw.Flush()
-	fmt.Fprintln(w)
+	writeTop(w, "ORIGIN TOPIC", "topics", s.ByOrigin)
+	writeTop(w, "KEY (DISTINCT_ID)", "keys", s.ByKey)
+	writeTop(w, "ERROR (QUOTED VALUES ELIDED)", "errors", s.ByError)
 	fmt.Fprintln(tw, "REPLAYED BEFORE\tCOUNT")
 	for _, kv := range byCount(s.ByReplayCount, cmp.Compare[int]) {
 		fmt.Fprintf(tw, "%d times\t%d\n", kv.k, kv.n)
@@ -273,6 +342,8 @@ type dlqReplayCmd struct {
 	DryRun         bool   `name:"dry-run" help:"Read from the group's position and print what would be replayed and skipped; publish nothing, commit nothing."`
 	Group          string `help:"Consumer group that keeps this replay's position on the dead-letter topic (default: <topic>.replay). Records an earlier run skipped lie behind its cursor: replay them with a new group."`
 	BatchSize      int    `name:"batch-size" default:"500" help:"Records read between two commits: the most a replay that dies publishes twice."`
+	JSON           bool   `name:"json" help:"Print the replay report (and, with --dry-run, the dry run's) as one JSON object instead of tables."`
+	Status         bool   `help:"Replay nothing: print where the group's cursor stands on each partition and, by reason, how many dead letters lie behind it (replayed or skipped by earlier runs of this group) and ahead of it. Rewind it with 'offsets reset --group G --topic <dlq topic> --to-time T|--to-earliest --execute'."`
 	Yes            bool   `help:"Replay without asking, even without --reason or with a reason whose records cannot succeed unchanged (invalid_json, invalid_message, invalid_operation, too_large)."`
 }
 
@@ -302,7 +373,9 @@ either published or deliberately skipped, and the group's offset moves past it o
 Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
 everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
 a second run continues where the first stopped. A replay is the one member of its group while
-it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1).
+it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1);
+so is a second replay into a topic another replay publishes to, whatever its group (each replay
+holds the consumer group profile-ingest.replay-lock.<topic> of every topic it publishes to).
 There is no separate 'drain': a replay without filters is the drain.
 
 Without --reason, or with a reason whose records cannot succeed unchanged (invalid_json,
@@ -396,6 +469,9 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 	}
 	rc := dlqtools.DefaultReplay(cmp.Or(c.Group, s.Topic()+".replay"))
 	rc.To, rc.MaxReplays, rc.DryRun, rc.BatchRecords = c.To, c.MaxReplays, c.DryRun, c.BatchSize
+	if c.Status {
+		return c.status(ctx, s, rc.Group, stdout)
+	}
 	if !c.DryRun && !c.Yes && c.needsConfirmation() {
 		if err := c.confirm(ctx, s, rc, f, stdin, stdout, stderr); err != nil {
 			return err
@@ -415,7 +491,13 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 	rep, err := r.Run(ctx, f)
 	settled := rep.Replayed + rep.SkippedFilter + rep.SkippedLimit + rep.SkippedSuperseded
 	if err == nil || settled > 0 {
-		writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
+		if c.JSON {
+			if jerr := writeReplayReportJSON(stdout, s.Topic(), rc, rep); jerr != nil {
+				return jerr
+			}
+		} else {
+			writeReplayReport(stdout, s.Topic(), rc, rep) // what was done before a failure, too
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted: %d published, %d committed; run the same command to resume",
@@ -437,6 +519,132 @@ func (c *dlqReplayCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr 
 			cmd, strings.Join(names, ", "))
 	}
 	return nil
+}
+
+// status prints the replay group's cursor on the dead-letter topic and what lies behind and
+// ahead of it, by reason.
+func (c *dlqReplayCmd) status(ctx context.Context, s *dlqtools.Scanner, group string, w io.Writer) error {
+	const cmd = "dlq replay --status"
+	cfg, _, transport, err := c.cluster(cmd)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 30 * time.Second, Transport: transport}
+	st, err := describeGroup(ctx, client, group, []string{s.Topic()}, time.Now())
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	position := map[int]int64{}
+	for _, p := range st.Partitions {
+		position[p.Partition] = max(p.Committed, p.Start)
+	}
+	type split struct{ behind, ahead int }
+	byReason := map[string]*split{}
+	if _, err := s.Inspect(ctx, dlqtools.Filter{}, 0, func(e dlqtools.Entry) error {
+		reason := orNone(e.Reason)
+		if e.Foreign {
+			reason = "(not a dead letter)"
+		}
+		if byReason[reason] == nil {
+			byReason[reason] = &split{}
+		}
+		if e.Offset < position[e.Partition] {
+			byReason[reason].behind++
+		} else {
+			byReason[reason].ahead++
+		}
+		return nil
+	}, nil); err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	fmt.Fprintf(w, "replay group %s on %s: %s, %d members\n", group, s.Topic(), cmp.Or(st.State, "unknown"), len(st.Members))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tPOSITION\tEND\tBEHIND THE CURSOR\tAHEAD")
+	for _, p := range st.Partitions {
+		pos := "- (no commit: the log start)"
+		if p.Committed >= 0 {
+			pos = fmt.Sprint(p.Committed)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%d\n", p.Partition, pos, p.End, position[p.Partition]-p.Start, p.Lag)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "REASON\tBEHIND THE CURSOR\tAHEAD")
+	reasons := make([]string, 0, len(byReason))
+	for r := range byReason {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", r, byReason[r].behind, byReason[r].ahead)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "behind the cursor: replayed or skipped by earlier runs of this group (the next run does not see them); ahead: the next run reads them.\n"+
+		"rewind: profile-ingest offsets reset --group %s --topic %s --to-time 2026-01-02T15:04:05Z|--to-earliest --execute\n", group, s.Topic())
+	return nil
+}
+
+// countsJSON is one row of the replay report in JSON.
+type countsJSON struct {
+	Replayed          int `json:"replayed"`
+	SkippedFilter     int `json:"skipped_filter"`
+	SkippedLimit      int `json:"skipped_limit"`
+	SkippedSuperseded int `json:"superseded"`
+}
+
+func toCountsJSON(c dlqtools.Counts) countsJSON {
+	return countsJSON{c.Replayed, c.SkippedFilter, c.SkippedLimit, c.SkippedSuperseded}
+}
+
+// writeReplayReportJSON prints rep as one JSON object: the totals, by reason, by reason and
+// status, by destination, the loop-guarded records named, where each partition began and ended.
+func writeReplayReportJSON(w io.Writer, topic string, rc dlqtools.ReplayConfig, rep *dlqtools.ReplayReport) error {
+	type statusRow struct {
+		Reason string `json:"reason"`
+		Status int    `json:"status"`
+		countsJSON
+	}
+	type guarded struct {
+		Partition   int    `json:"partition"`
+		Offset      int64  `json:"offset"`
+		Key         string `json:"key"`
+		Reason      string `json:"reason"`
+		ReplayCount int    `json:"replay_count"`
+	}
+	j := struct {
+		Topic         string                `json:"topic"`
+		Group         string                `json:"group"`
+		DryRun        bool                  `json:"dry_run"`
+		Totals        countsJSON            `json:"totals"`
+		UnreadBefore  int64                 `json:"unread_before_since"`
+		ByReason      map[string]countsJSON `json:"by_reason"`
+		ByStatus      []statusRow           `json:"by_reason_status"`
+		ByDestination map[string]int        `json:"by_destination"`
+		Missing       map[string]int        `json:"missing_destinations,omitempty"`
+		Guarded       []guarded             `json:"loop_guarded"`
+		Start         map[int]int64         `json:"start"` // per partition: where the replay began
+		End           map[int]int64         `json:"end"`   // and the end offset it read to
+	}{Topic: topic, Group: rc.Group, DryRun: rc.DryRun, Totals: toCountsJSON(rep.Counts), UnreadBefore: rep.Unread,
+		ByReason: map[string]countsJSON{}, ByStatus: []statusRow{}, ByDestination: map[string]int{}, Missing: rep.Missing,
+		Guarded: []guarded{}, Start: rep.Start, End: rep.End}
+	for k, c := range rep.ByReason {
+		j.ByReason[k] = toCountsJSON(*c)
+	}
+	for k, c := range rep.ByStatus {
+		j.ByStatus = append(j.ByStatus, statusRow{k.Reason, k.Status, toCountsJSON(*c)})
+	}
+	slices.SortFunc(j.ByStatus, func(a, b statusRow) int {
+		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
+	})
+	for k, c := range rep.ByDestination {
+		j.ByDestination[k] = c.Replayed
+	}
+	for _, e := range rep.Guarded {
+		j.Guarded = append(j.Guarded, guarded{e.Partition, e.Offset, string(e.Key), e.Reason, e.ReplayCount})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(j)
 }
 
 // writeReplayReport prints the histogram, the loop-guarded records and the final summary line.

@@ -122,9 +122,10 @@ func TestWriteSummary(t *testing.T) {
 		}
 	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	add(3, dlqtools.Entry{Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
-	add(1, dlqtools.Entry{Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
-	add(2, dlqtools.Entry{Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
+	add(2, dlqtools.Entry{Key: []byte("u-1"), Error: `operations[0].add_email: "a b@x" is not a valid email`, Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
+	add(1, dlqtools.Entry{Key: []byte("u-2"), Error: `operations[0].add_email: "c@" is not a valid email`, Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
+	add(1, dlqtools.Entry{Key: []byte("u-2"), Error: "503", Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
+	add(2, dlqtools.Entry{Key: []byte("u-3"), Error: "invalid character", Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
 	var out bytes.Buffer
 	writeSummary(&out, "profiles.dlq", &s, dlqtools.ScanStats{Read: 9})
 	want := `profiles.dlq: 6 dead letters match (of 9 read)
@@ -138,6 +139,16 @@ retries_exhausted  503     1
 ORIGIN TOPIC  COUNT
 profiles      4
 legacy        2
+
+KEY (DISTINCT_ID)  COUNT
+u-1                2
+u-2                2
+u-3                2
+
+ERROR (QUOTED VALUES ELIDED)                       COUNT
+operations[0].add_email: "…" is not a valid email  3
+invalid character                                  2
+503                                                1
 
 REPLAYED BEFORE  COUNT
 0 times          5

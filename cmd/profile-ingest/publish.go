@@ -29,6 +29,11 @@ type publishCmd struct {
 	AllowInvalid bool   `help:"Publish lines that fail validation too (the worker will dead-letter them). By default any invalid line stops the command before anything is published."`
 	BatchSize    int    `help:"Records per write: each write waits for every in-sync replica, so larger writes mean fewer waits." default:"10000"`
 	BatchBytes   int    `help:"Bytes of record values per write, at most." default:"16777216"`
+	EventIDs     bool   `name:"event-ids" default:"true" negatable:"" help:"Give each v1 line without an event_id a deterministic one (a UUIDv5 of the file's base name, the line number and the line's SHA-256), so publishing the same file again is deduplicated by SuprSend instead of applying increment and append twice. --no-event-ids publishes lines unchanged."`
+	FromLine     int    `name:"from-line" help:"Resume: start at this line of the first file (lines before it are neither checked nor published). A failed or interrupted publish prints the value to give."`
+	IDName       string `name:"id-name" help:"With event ids: the name the ids hang on instead of the file's base name (e.g. a file renamed between two runs). Applies to every file given."`
+
+	stdinSpool string // the temporary file "-" was spooled to
 }
 
 func (c *publishCmd) Run() error {
@@ -39,6 +44,9 @@ func (c *publishCmd) Run() error {
 	}
 	if c.BatchBytes < 1 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --batch-bytes %d must be positive", c.BatchBytes)}
+	}
+	if c.FromLine < 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --from-line %d: must be positive (1 is the first line)", c.FromLine)}
 	}
 	if c.Partitions < 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("publish: --partitions %d: must be positive, or 0 (the default) for a topic that must exist", c.Partitions)}
@@ -71,7 +79,7 @@ func (c *publishCmd) Run() error {
 	if !c.AllowInvalid {
 		var invalid int
 		var problems []string
-		err := eachLine(files, func(name string, n int, line []byte) error {
+		err := eachLine(files, c.FromLine, func(name string, n int, line []byte) error {
 			if _, err := decodeLine(line, name, n, dec); err != nil {
 				invalid++
 				if len(problems) < 20 {
@@ -104,22 +112,36 @@ func (c *publishCmd) Run() error {
 	began := time.Now()
 	var published, invalid, batchBytes int
 	batch := make([]kafka.Message, 0, min(c.BatchSize, 1<<16))
+	var first linePos // the batch's first line: where a resume starts when it fails
+	prog := newPublishProgress(os.Stderr, files)
 	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
 		if err := p.PublishRaw(ctx, batch...); err != nil {
-			return fmt.Errorf("after %d records: %w", published, err)
+			return c.resumeError(ctx, files, first, published, err)
 		}
 		published += len(batch)
+		prog.published(published)
 		batch, batchBytes = batch[:0], 0
 		return nil
 	}
-	err = eachLine(files, func(name string, n int, line []byte) error {
+	err = eachLine(files, c.FromLine, func(name string, n int, line []byte) error {
+		prog.read(len(line) + 1)
+		if len(batch) == 0 {
+			first = linePos{name, n}
+		}
 		key := bestEffortKey(line)
 		if ev, err := decodeLine(line, name, n, dec); err == nil {
 			key = []byte(ev.DistinctID)
 		} else {
 			invalid++
 		}
-		batch = append(batch, kafka.Message{Key: key, Value: line})
+		value := line
+		if c.EventIDs {
+			value = withEventID(line, c.fileIdentity(name), n)
+		}
+		batch = append(batch, kafka.Message{Key: key, Value: value})
 		if batchBytes += len(line); len(batch) < c.BatchSize && batchBytes < c.BatchBytes {
 			return nil
 		}
@@ -128,6 +150,7 @@ func (c *publishCmd) Run() error {
 	if err == nil {
 		err = flush()
 	}
+	prog.done()
 	if err != nil {
 		return err
 	}
@@ -158,6 +181,7 @@ func (c *publishCmd) spoolStdin() (files []string, cleanup func(), err error) {
 			return nil, cleanup, fmt.Errorf("publish: %w", err)
 		}
 		cleanup = func() { os.Remove(f.Name()) }
+		c.stdinSpool = f.Name()
 		_, err = io.Copy(f, os.Stdin)
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -171,9 +195,9 @@ func (c *publishCmd) spoolStdin() (files []string, cleanup func(), err error) {
 }
 
 // eachLine calls fn for every non-blank line of the files, in order, with its 1-based line
-// number; it stops at fn's first error.
-func eachLine(files []string, fn func(name string, n int, line []byte) error) error {
-	for _, name := range files {
+// number, from line from of the first file (0 or 1: all of it); it stops at fn's first error.
+func eachLine(files []string, from int, fn func(name string, n int, line []byte) error) error {
+	for i, name := range files {
 		f, err := os.Open(name)
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
@@ -181,7 +205,7 @@ func eachLine(files []string, fn func(name string, n int, line []byte) error) er
 		br := bufio.NewReaderSize(f, 1<<20)
 		for n := 1; ; n++ {
 			line, rerr := br.ReadBytes('\n')
-			if l := bytes.TrimSpace(line); len(l) > 0 {
+			if l := bytes.TrimSpace(line); len(l) > 0 && (i > 0 || n >= from) {
 				if err := fn(name, n, l); err != nil {
 					f.Close()
 					return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -238,9 +239,19 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	newest, err := r.newestCopies(ctx, spans)
+	newest, dests, err := r.newestCopies(ctx, spans)
 	if err != nil {
 		return rep, err
+	}
+	if !r.cfg.DryRun {
+		if r.cfg.To != "" {
+			dests = []string{r.cfg.To}
+		}
+		release, err := r.lockDestinations(ctx, dests)
+		if err != nil {
+			return rep, err
+		}
+		defer release()
 	}
 	var total, read int64
 	starts := map[int]int64{}
@@ -327,20 +338,30 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 
 // newestCopies reads the whole topic up to the spans' end offsets, from each partition's log
 // start (copies behind the group's cursor count too), and returns the highest replay count of
-// each original record. It holds one map entry per original record on the topic.
-func (r *Replayer) newestCopies(ctx context.Context, spans []span) (map[string]int, error) {
+// each original record, and the origin topics of the dead letters (sorted). It holds one map
+// entry per original record on the topic.
+func (r *Replayer) newestCopies(ctx context.Context, spans []span) (map[string]int, []string, error) {
 	newest := map[string]int{}
+	origins := map[string]bool{}
 	for _, sp := range spans {
 		err := r.s.read(ctx, sp.partition, sp.first, sp.end, func(m kafka.Message) error {
 			e := ParseEntry(m)
 			newest[e.Original] = max(newest[e.Original], e.ReplayCount)
+			if e.Origin.Topic != "" {
+				origins[e.Origin.Topic] = true
+			}
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("dlq: replay: reading %s/%d for the copies of each record: %w", r.s.topic, sp.partition, err)
+			return nil, nil, fmt.Errorf("dlq: replay: reading %s/%d for the copies of each record: %w", r.s.topic, sp.partition, err)
 		}
 	}
-	return newest, nil
+	dests := make([]string, 0, len(origins))
+	for t := range origins {
+		dests = append(dests, t)
+	}
+	slices.Sort(dests)
+	return newest, dests, nil
 }
 
 // batch is what was read since the last commit of a partition.
@@ -459,32 +480,75 @@ var ErrGroupInUse = errors.New("the group is in use")
 // publishing the same dead letters a second time. It refuses a group that already has members.
 // The replay commits with the generation it joins; release leaves the group.
 func (r *Replayer) claim(ctx context.Context) (release func(), err error) {
-	if err := r.checkNoMembers(ctx); err != nil {
+	gen, leave, err := r.joinAlone(ctx, r.cfg.Group, func(who string) string {
+		return fmt.Sprintf("group %s has %s: another replay, or a consumer, uses it; "+
+			"wait for it to end (a replay killed without leaving stays a member for 10 s), or give --group", r.cfg.Group, who)
+	})
+	if err != nil {
 		return nil, err
 	}
+	r.gen = gen
+	return func() { r.gen = nil; leave() }, nil
+}
+
+// LockGroup is the consumer group a replay joins, alone, for each topic it publishes to, so that
+// two replays into one topic under different groups (which would publish the same dead letters
+// twice) are refused while one runs.
+func LockGroup(topic string) string { return "profile-ingest.replay-lock." + topic }
+
+// lockDestinations joins the lock group of every destination topic, or refuses, naming the
+// replay that holds one.
+func (r *Replayer) lockDestinations(ctx context.Context, dests []string) (release func(), err error) {
+	var releases []func()
+	release = func() {
+		for _, f := range releases {
+			f()
+		}
+	}
+	for _, dest := range dests {
+		_, rel, err := r.joinAlone(ctx, LockGroup(dest), func(who string) string {
+			return fmt.Sprintf("another replay publishes to %s now (its lock group %s has %s): two replays into one topic would publish the same dead letters twice; wait for it to end (a replay killed without leaving holds it for 10 s)", dest, LockGroup(dest), who)
+		})
+		if err != nil {
+			release()
+			return nil, err
+		}
+		releases = append(releases, rel)
+	}
+	return release, nil
+}
+
+// joinAlone joins group as its one member, subscribed to the dead-letter topic (it reads nothing
+// through it), with a client id naming this replay's group. A group with members is refused with
+// busy's words (given "N members (client@host, …)"), wrapping ErrGroupInUse.
+func (r *Replayer) joinAlone(ctx context.Context, group string, busy func(who string) string) (*kafka.Generation, func(), error) {
+	if err := r.checkNoMembers(ctx, group, busy); err != nil {
+		return nil, nil, err
+	}
+	dialer := *r.s.dialer
+	dialer.ClientID = "profile-ingest-replay:" + r.cfg.Group
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: r.cfg.Group, Brokers: r.s.brokers, Dialer: r.s.dialer, Topics: []string{r.s.topic},
+		ID: group, Brokers: r.s.brokers, Dialer: &dialer, Topics: []string{r.s.topic},
 		// A replay killed without leaving shows as a member this long.
 		SessionTimeout: 10 * time.Second, HeartbeatInterval: time.Second, RebalanceTimeout: 10 * time.Second,
 		JoinGroupBackoff: time.Second, Timeout: r.s.cfg.RequestTimeout,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dlq: replay: group %s: %w", r.cfg.Group, err)
+		return nil, nil, fmt.Errorf("dlq: replay: group %s: %w", group, err)
 	}
 	gen, err := cg.Next(ctx)
 	if err != nil {
 		_ = cg.Close()
-		return nil, fmt.Errorf("dlq: replay: joining group %s: %w", r.cfg.Group, err)
+		return nil, nil, fmt.Errorf("dlq: replay: joining group %s: %w", group, err)
 	}
-	r.gen = gen
-	return func() { r.gen = nil; _ = cg.Close() }, nil
+	return gen, func() { _ = cg.Close() }, nil
 }
 
 // checkNoMembers refuses a group that has members.
-func (r *Replayer) checkNoMembers(ctx context.Context) error {
-	res, err := r.s.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{r.cfg.Group}})
+func (r *Replayer) checkNoMembers(ctx context.Context, group string, busy func(who string) string) error {
+	res, err := r.s.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 	if err != nil {
-		return fmt.Errorf("dlq: replay: describe group %s: %w", r.cfg.Group, err)
+		return fmt.Errorf("dlq: replay: describe group %s: %w", group, err)
 	}
 	for _, g := range res.Groups {
 		if g.Error != nil || len(g.Members) == 0 {
@@ -494,9 +558,7 @@ func (r *Replayer) checkNoMembers(ctx context.Context) error {
 		for _, m := range g.Members {
 			who = append(who, m.ClientID+"@"+m.ClientHost)
 		}
-		return fmt.Errorf("dlq: replay: group %s has %d members (%s): another replay, or a consumer, uses it; "+
-			"wait for it to end (a replay killed without leaving stays a member for 10 s), or give --group: %w",
-			r.cfg.Group, len(g.Members), strings.Join(who, ", "), ErrGroupInUse)
+		return fmt.Errorf("dlq: replay: %s: %w", busy(fmt.Sprintf("%d members (%s)", len(g.Members), strings.Join(who, ", "))), ErrGroupInUse)
 	}
 	return nil
 }

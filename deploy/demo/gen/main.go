@@ -1,8 +1,9 @@
 // Command gen writes the demo's sample profile history (deploy/demo/sample-history.jsonl): one
 // mutation message (schema v1) per line, for a few dozen users over a year, using every operation
 // of the seed, with a few bad messages among them. It is deterministic: the same flags give the
-// same file. -size pads every good message with set operations to at least that many bytes (the
-// benchmark's large-record scenario).
+// same file, and files made with different flags (or -id-prefix) have event_ids that cannot
+// collide, since every id carries the flags. -size pads every good message with set operations
+// to at least that many bytes (the benchmark's large-record scenario).
 //
 //	go run ./deploy/demo/gen -n 5000 -users 40 > deploy/demo/sample-history.jsonl
 package main
@@ -12,6 +13,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -25,28 +27,50 @@ func main() {
 	users := flag.Int("users", 40, "distinct users")
 	seed := flag.Uint64("seed", 42, "random seed")
 	size := flag.Int("size", 0, "pad each good message with set operations to at least this many bytes (at most 9000)")
+	idPrefix := flag.String("id-prefix", "", `event_id prefix (default: "sample-s<seed>-n<n>-u<users>-", so files generated with other flags never share an id, and the API never deduplicates one file's records against another's)`)
 	flag.Parse()
 	if *size < 0 || *size > 9000 {
 		fmt.Fprintf(os.Stderr, "gen: -size %d: must be 0 to 9000 (the event must stay under the 10240-byte limit)\n", *size)
 		os.Exit(2)
 	}
-	rng := rand.New(rand.NewPCG(*seed, *seed))
+	if *idPrefix == "" {
+		*idPrefix = fmt.Sprintf("sample-s%d-n%d-u%d-", *seed, *n, *users)
+		if *size > 0 {
+			*idPrefix = fmt.Sprintf("sample-s%d-n%d-u%d-z%d-", *seed, *n, *users, *size)
+		}
+	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	generate(out, history{n: *n, users: *users, seed: *seed, idPrefix: *idPrefix, size: *size})
+}
+
+// history is what generate writes: n messages of users users drawn from seed, with event_ids
+// idPrefix + index, each good one padded to at least size bytes.
+type history struct {
+	n, users int
+	seed     uint64
+	idPrefix string
+	size     int
+}
+
+// generate writes h.
+func generate(out io.Writer, h history) {
+	n, users, seed, idPrefix := h.n, h.users, h.seed, h.idPrefix
+	rng := rand.New(rand.NewPCG(seed, seed))
 	start := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
-	step := 365 * 24 * time.Hour / time.Duration(*n)
+	step := 365 * 24 * time.Hour / time.Duration(n)
 	bad := badMessages()
-	every := max(1, *n/len(bad)) // spread the bad messages over the history
-	for i := range *n {
+	every := max(1, n/len(bad)) // spread the bad messages over the history
+	for i := range n {
 		if i%every == every/2 && len(bad) > 0 {
 			fmt.Fprintln(out, bad[0])
 			bad = bad[1:]
 			continue
 		}
-		u := rng.IntN(*users)
+		u := rng.IntN(users)
 		msg := map[string]any{
 			"distinct_id": fmt.Sprintf("user-%03d", u),
-			"event_id":    fmt.Sprintf("sample-%06d", i),
+			"event_id":    fmt.Sprintf("%s%06d", idPrefix, i),
 			"time":        start.Add(time.Duration(i) * step).Format(time.RFC3339),
 			"operations":  operations(rng, u, i),
 		}
@@ -54,8 +78,8 @@ func main() {
 		if err != nil {
 			panic(err)
 		}
-		if len(line) < *size {
-			line = pad(msg, line, *size, i)
+		if len(line) < h.size {
+			line = pad(msg, line, h.size, i)
 		}
 		fmt.Fprintln(out, string(line))
 	}
@@ -131,6 +155,24 @@ func operations(rng *rand.Rand, u, i int) []op {
 	return ops
 }
 
+// badMessages are what a careless upstream might publish; each must be dead-lettered with a reason.
+func badMessages() []string {
+	return []string{
+		`{"distinct_id": "user-001", "operations": [{"add_email": "not an email"}]}`,
+		`{"distinct_id": "user-002", "operations": [{"set": {"$plan": "pro"}}]}`,
+		`{"distinct_id": "user-003", "operations": [{"set_preferred_language": "en-US"}]}`,
+		`{"distinct_id": "", "operations": [{"set": {"plan": "pro"}}]}`,
+		`{"distinct_id": "user-004", "operations": [{"frobnicate": {"x": 1}}]}`,
+		`{"distinct_id": "user-005", "operations": [{"add_email": "a@example.com", "add_sms": "+15555550100"}]}`,
+		`{"distinct_id": "user-006", "operations": [{"add_sms": "555-0100"}]}`,
+		`{"distinct_id": "user-007", "operations": [{"set": {"ss_internal": 1}}]}`,
+		`{"distinct_id": "user-008", "operations": [{"add_androidpush": {"token": "t", "provider": "apns"}}]}`,
+		`not json at all`,
+		`{"distinct_id": "user-009", "operations": [{"set": {"bio": "` + strings.Repeat("x", 11000) + `"}}]}`,
+		`{"distinct_id": "user-010", "operations": [{"add_slack": {}}]}`,
+	}
+}
+
 // pad adds set operations of nested attributes to msg until its JSON is at least size bytes.
 func pad(msg map[string]any, line []byte, size, i int) []byte {
 	ops := msg["operations"].([]op)
@@ -154,22 +196,4 @@ func pad(msg map[string]any, line []byte, size, i int) []byte {
 		}
 	}
 	return line
-}
-
-// badMessages are what a careless upstream might publish; each must be dead-lettered with a reason.
-func badMessages() []string {
-	return []string{
-		`{"distinct_id": "user-001", "operations": [{"add_email": "not an email"}]}`,
-		`{"distinct_id": "user-002", "operations": [{"set": {"$plan": "pro"}}]}`,
-		`{"distinct_id": "user-003", "operations": [{"set_preferred_language": "en-US"}]}`,
-		`{"distinct_id": "", "operations": [{"set": {"plan": "pro"}}]}`,
-		`{"distinct_id": "user-004", "operations": [{"frobnicate": {"x": 1}}]}`,
-		`{"distinct_id": "user-005", "operations": [{"add_email": "a@example.com", "add_sms": "+15555550100"}]}`,
-		`{"distinct_id": "user-006", "operations": [{"add_sms": "555-0100"}]}`,
-		`{"distinct_id": "user-007", "operations": [{"set": {"ss_internal": 1}}]}`,
-		`{"distinct_id": "user-008", "operations": [{"add_androidpush": {"token": "t", "provider": "apns"}}]}`,
-		`not json at all`,
-		`{"distinct_id": "user-009", "operations": [{"set": {"bio": "` + strings.Repeat("x", 11000) + `"}}]}`,
-		`{"distinct_id": "user-010", "operations": [{"add_slack": {}}]}`,
-	}
 }

@@ -189,7 +189,17 @@ launch() {
 	setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$java" "${jvm[@]}" \
 		kafka.Kafka "$run/server.properties" >>"$log" 2>&1 </dev/null &
 	disown # a node killed later is none of this shell's business
-	for _ in $(seq 1 50); do [[ -s $pidfile ]] && break; sleep 0.1; done
+	# Until the shell has become the JVM, `running` would read it as a broker that exited: wait
+	# for the exec (up to 30 s on a loaded machine), or for the process to be gone.
+	local pid
+	for _ in $(seq 1 300); do
+		running && break
+		if [[ -s $pidfile ]]; then
+			pid=$(<"$pidfile")
+			[[ -r /proc/$pid/cmdline ]] || break
+		fi
+		sleep 0.1
+	done
 }
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -163,15 +163,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("consumer: %w", err)
 	}
 	defer cg.Close()
+	joinFailures := 0
 	for {
 		gen, err := cg.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			w.log.Warn().Err(err).Str("group", w.cfg.GroupID).Msg("joining the consumer group failed; kafka-go retries")
+			joinFailures++
+			w.joinFailed(err, joinFailures)
 			continue
 		}
+		joinFailures = 0
 		done := make(chan genResult, 1)
 		gen.Start(func(genCtx context.Context) { done <- w.runGeneration(ctx, genCtx, gen, targets) })
 		res := <-done
@@ -260,4 +263,20 @@ func (w *Worker) groupReached(ctx context.Context, targets map[TopicPartition]in
 		return false, fmt.Errorf("the group's offsets: %d of %d partitions answered", answered, asked)
 	}
 	return true, nil
+}
+
+// quietJoinFailures is how many times in a row joining may fail with an error Kafka calls
+// retriable before it is a warning: a new cluster answers COORDINATOR_NOT_AVAILABLE until it
+// has created its offsets topic, which is no news to an operator.
+const quietJoinFailures = 5
+
+// joinFailed logs the n-th failure in a row to join the group: at info while a retriable error
+// is expected to pass, at warn after that or for any other error.
+func (w *Worker) joinFailed(err error, n int) {
+	var kerr kafka.Error
+	ev := w.log.Warn()
+	if errors.As(err, &kerr) && kerr.Temporary() && n <= quietJoinFailures {
+		ev = w.log.Info()
+	}
+	ev.Err(err).Str("group", w.cfg.GroupID).Int("failures_in_a_row", n).Msg("joining the consumer group failed; kafka-go retries")
 }

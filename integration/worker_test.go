@@ -64,7 +64,10 @@ func TestWorkerRestartAfterSIGTERMResendsNothing(t *testing.T) {
 	hs, url := newInProcessHubsim(t, hubsim.Faults{Latency: hubsim.Duration(30 * time.Millisecond), RejectDistinctID: s.rejectRE})
 	bin := Binary(t, "profile-ingest")
 
-	first := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2")...)
+	// The drain resolves what is in flight, so the in-flight bound must leave records unfetched
+	// at the SIGTERM for the restart to have work; by default a fast worker holds all 20,000.
+	cfg := writeFile(t, "bounded.yaml", "consumer:\n  max_in_flight_records: 2000\n")
+	first := Start(t, workerEnv, bin, workerArgs(brokers, topic, group, url, "--max-in-flight", "2", "--config", cfg)...)
 	Eventually(t, 2*time.Minute, "the first worker applied 4000 events", func() bool { return hs.Stats().EventsApplied >= 4000 })
 	first.Signal(syscall.SIGTERM)
 	if code := first.Wait(time.Minute); code != 0 {

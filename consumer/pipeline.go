@@ -68,7 +68,8 @@ type pipeline struct {
 	window     time.Time // when the current rate window began
 	windowRecs int       // records taken since window
 	windowSize int       // their bytes
-	pressed    bool      // half the in-flight bound was held during the window
+	pressed    bool      // records waited on the API during the window (see resize)
+	unresolved int       // chunks closed and not yet resolved
 	recs       map[uint64]*inflight
 	nextRef    uint64
 	bytes      int
@@ -314,21 +315,24 @@ func (p *pipeline) flushAll(reason batcher.FlushReason, now time.Time) (next tim
 	return next, ok
 }
 
-// maxLanes bounds the chunks open at once (WithSendSlots lowers it); rateWindow is how often the width is reconsidered.
+// maxLanes bounds the chunks open at once (WithSendSlots lowers it); rateWindow is how often
+// the width is reconsidered.
 const (
 	maxLanes   = 8
 	rateWindow = time.Second
 )
 
 // lane returns the lane of a record of user key with n body bytes, resizing first when a rate
-// window has passed.
+// window has passed or records wait on the API.
 func (p *pipeline) lane(key string, n int) *batcher.Batcher {
 	p.windowRecs++
 	p.windowSize += n
-	if len(p.recs) >= p.w.cfg.MaxInFlightRecords/2 || p.bytes >= p.w.cfg.MaxInFlightBytes/2 {
+	if p.unresolved > len(p.lanes) {
 		p.pressed = true
 	}
-	if now := time.Now(); now.Sub(p.window) >= rateWindow {
+	// Records waiting on the API widen at once: a backlog must not wait a window for parallel
+	// chunks. Everything else waits for the end of the window.
+	if now := time.Now(); now.Sub(p.window) >= rateWindow || (p.pressed && p.width < len(p.lanes)) {
 		p.resize(now)
 	}
 	if p.width == 1 {
@@ -340,13 +344,14 @@ func (p *pipeline) lane(key string, n int) *batcher.Batcher {
 }
 
 // resize sets the width for the next window: every lane when records waited on the API during
-// the window that ends at now (half the in-flight bound held: the rate seen is what the API
-// took, and parallel chunks are what raises it), else the number of chunks that fill within one
-// linger at the window's rate (1 to len(p.lanes)). A change closes every open chunk first
-// (reason resize), so that no user's records are ever open in two lanes.
+// the window that ends at now (at once when they do; more chunks closed and unresolved than
+// there are lanes to send in parallel: the rate seen is what the API took, and parallel
+// chunks are what raises it), else the number of chunks that fill within one linger at the
+// window's rate (1 to len(p.lanes)). A change closes every open chunk first (reason resize),
+// so that no user's records are ever open in two lanes.
 func (p *pipeline) resize(now time.Time) {
 	cfg := p.w.batch
-	perLinger := float64(cfg.Linger) / float64(now.Sub(p.window))
+	perLinger := float64(cfg.Linger) / float64(max(now.Sub(p.window), time.Millisecond))
 	full := max(float64(p.windowRecs)*perLinger/float64(cfg.MaxRecords), float64(p.windowSize)*perLinger/float64(cfg.MaxBytes))
 	want := min(max(int(full), 1), len(p.lanes))
 	if p.pressed {
@@ -362,6 +367,7 @@ func (p *pipeline) resize(now time.Time) {
 
 // handleResults resolves delivered records and dead-letters failed ones.
 func (p *pipeline) handleResults(d chunkDone) {
+	p.unresolved--
 	var delivered []uint64
 	for i, r := range d.results {
 		ref := d.chunk.Records[i].Ref

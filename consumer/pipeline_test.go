@@ -379,8 +379,9 @@ func TestPipelineDoesNotWaitOnABlockedSubmit(t *testing.T) {
 }
 
 // At a rate that fills several chunks per linger the pipeline keeps several lanes open, users
-// split between them, narrows back to one when the rate drops, and opens every lane while records wait on the API; across both changes every
-// user's records are submitted in offset order and the users split between the lanes.
+// split between them, narrows back to one when the rate drops, and opens every lane at once
+// when closed chunks wait on the API; across every change each user's records are submitted
+// in offset order.
 func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	p, disp, _ := testPipeline(t, &fakeDead{})
 	off := int64(0)
@@ -391,7 +392,16 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 			off++
 		}
 	}
+	settled := 0
+	settle := func() { // the API accepts every submitted chunk
+		submitQueued(p)
+		for ; settled < len(disp.chunks); settled++ {
+			disp.resolve(settled, delivered)
+			p.handleResults(<-p.done)
+		}
+	}
 	takeN(1000) // two full chunks, 200 records open
+	settle()
 	// 1000 records in the last rate window of a 1 s linger: 2.5 chunks fill per linger.
 	p.window = time.Now().Add(-rateWindow)
 	takeN(1000)
@@ -401,23 +411,21 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	if p.lanes[0].Len() == 0 || p.lanes[1].Len() == 0 {
 		t.Fatalf("open records per lane %d and %d: users not split between the lanes", p.lanes[0].Len(), p.lanes[1].Len())
 	}
+	settle()
 	p.window = time.Now().Add(-rateWindow)
 	p.windowRecs = 10
 	takeN(10)
 	if p.width != 1 {
 		t.Fatalf("width %d after 10 records a second, want 1", p.width)
 	}
-	// Records waiting on the API (half the in-flight bound held): every lane, whatever the rate.
-	p.w.cfg.MaxInFlightRecords = 2 * len(p.recs)
-	p.window = time.Now().Add(-rateWindow)
-	takeN(1)
-	p.window = time.Now().Add(-rateWindow)
-	takeN(1)
+	settle()
+	// Five full chunks unresolved, more than the four lanes send at once: every lane, at once.
+	takeN(2001)
 	if p.width != len(p.lanes) {
-		t.Fatalf("width %d after records waited on the API, want every lane (%d)", p.width, len(p.lanes))
+		t.Fatalf("width %d while %d chunks wait on the API, want every lane (%d) at once", p.width, p.unresolved, len(p.lanes))
 	}
 	p.flushAll(batcher.FlushShutdown, time.Time{})
-	submitQueued(p)
+	settle()
 
 	last := map[string]int64{}
 	reasons := map[batcher.FlushReason]int{}
@@ -425,7 +433,7 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	for _, c := range disp.chunks {
 		reasons[c.Reason]++
 		for _, r := range c.Records {
-			o := p.recs[r.Ref].msg.Offset
+			o := int64(r.Ref) - 1 // refs count the records taken from 1, offsets from 0
 			if prev, ok := last[r.Key]; ok && o <= prev {
 				t.Fatalf("user %s: offset %d submitted after %d", r.Key, o, prev)
 			}
@@ -433,10 +441,13 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 			total++
 		}
 	}
-	if total != 2012 {
-		t.Fatalf("%d records submitted, want 2012", total)
+	if total != int(off) {
+		t.Fatalf("%d records submitted, want %d", total, off)
 	}
 	if reasons[batcher.FlushResize] < 3 {
-		t.Errorf("chunks by reason %v: want open chunks closed at both width changes", reasons)
+		t.Errorf("chunks by reason %v: want open chunks closed at every width change", reasons)
+	}
+	if p.unresolved != 0 {
+		t.Errorf("%d chunks counted unresolved after every one was resolved", p.unresolved)
 	}
 }

@@ -34,6 +34,7 @@ const (
 	FlushLinger   FlushReason = "linger"   // the first record waited Linger
 	FlushShutdown FlushReason = "shutdown" // the owner is stopping
 	FlushRevoke   FlushReason = "revoke"   // the owner lost the partitions the records came from
+	FlushResize   FlushReason = "resize"   // the owner changed how many chunks it keeps open
 )
 
 // Errors Add returns; the record is not added.

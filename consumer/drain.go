@@ -26,6 +26,7 @@ import (
 // submit queues a closed chunk for submitLoop; its results come back on p.done.
 func (p *pipeline) submit(c batcher.Chunk) {
 	p.w.m.chunks.WithLabelValues(string(c.Reason)).Inc()
+	p.unresolved++
 	p.queued = append(p.queued, c)
 }
 

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"sync"
@@ -53,21 +54,34 @@ type pipeline struct {
 	// until then (finalCommitFloor at least).
 	commitBy time.Time
 	offsets  *Offsets
-	// batches has one batcher per partition: chunks of different partitions share no user
-	// (publishers key by distinct_id), so the dispatcher can send them in parallel.
-	batches map[TopicPartition]*batcher.Batcher
-	recs    map[uint64]*inflight
-	nextRef uint64
-	bytes   int
-	sendCtx context.Context // ends at the drain deadline: sends and dead-letter writes are abandoned
-	done    chan chunkDone
-	dlqIn   chan dlq.Record
-	dlqAcks chan []uint64
-	dlqRefs chan uint64 // refs, in the order of dlqIn
-	owned   map[TopicPartition]bool
-	targets map[TopicPartition]int64
-	started map[TopicPartition]int64
-	budget  *budget // the fetch loop's; resolved records give their bytes back
+	// lanes build the chunks from the records of every owned partition, in the order they
+	// arrive, so that chunks fill at moderate rates instead of each partition's closing on the
+	// linger timer (SuprSend limits requests, not records). A user's records go to lane
+	// hash(distinct_id) % width; width follows the rate (see resize): one lane while fewer than
+	// a chunk's worth of records arrive per linger, more when more arrive, so that chunks of
+	// users that do not meet can be sent in parallel. Per-user order does not need
+	// per-partition chunks: a user's open records are all in one lane, chunks are submitted in
+	// the order they close, the dispatcher starts a chunk only when no earlier unresolved chunk
+	// holds one of its users, and each record's result resolves its own partition's offset.
+	lanes      []*batcher.Batcher // min(Worker.slots, maxLanes), at least 1
+	width      int
+	window     time.Time // when the current rate window began
+	windowRecs int       // records taken since window
+	windowSize int       // their bytes
+	pressed    bool      // records waited on the API during the window (see resize)
+	unresolved int       // chunks closed and not yet resolved
+	recs       map[uint64]*inflight
+	nextRef    uint64
+	bytes      int
+	sendCtx    context.Context // ends at the drain deadline: sends and dead-letter writes are abandoned
+	done       chan chunkDone
+	dlqIn      chan dlq.Record
+	dlqAcks    chan []uint64
+	dlqRefs    chan uint64 // refs, in the order of dlqIn
+	owned      map[TopicPartition]bool
+	targets    map[TopicPartition]int64
+	started    map[TopicPartition]int64
+	budget     *budget // the fetch loop's; resolved records give their bytes back
 
 	// queued holds closed chunks, oldest first, until submitLoop takes them through toSubmit:
 	// the pipeline never blocks on the dispatcher (see drain.go).
@@ -78,8 +92,8 @@ type pipeline struct {
 // newPipeline returns the state of a generation that commits with commit; sends and dead-letter
 // writes end with sendCtx. w.batch must be valid.
 func (w *Worker) newPipeline(sendCtx context.Context, commit commitFunc, targets map[TopicPartition]int64) *pipeline {
-	return &pipeline{
-		w: w, commitOffsets: commit, offsets: NewOffsets(), batches: map[TopicPartition]*batcher.Batcher{},
+	p := &pipeline{width: 1, window: time.Now(),
+		w: w, commitOffsets: commit, offsets: NewOffsets(),
 		recs: map[uint64]*inflight{}, sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
 		dlqIn: make(chan dlq.Record, w.cfg.MaxInFlightRecords), dlqRefs: make(chan uint64, w.cfg.MaxInFlightRecords),
 		dlqAcks: make(chan []uint64, w.cfg.MaxInFlightRecords),
@@ -87,6 +101,11 @@ func (w *Worker) newPipeline(sendCtx context.Context, commit commitFunc, targets
 
 		toSubmit: make(chan batcher.Chunk),
 	}
+	p.lanes = make([]*batcher.Batcher, min(max(w.slots, 1), maxLanes))
+	for i := range p.lanes {
+		p.lanes[i], _ = batcher.New(w.batch) // validated by runGeneration
+	}
+	return p
 }
 
 // assign takes tp into the pipeline, its next record expected at start (a committed offset, or
@@ -95,7 +114,6 @@ func (p *pipeline) assign(tp TopicPartition, start int64) {
 	p.owned[tp] = true
 	p.started[tp] = start
 	p.offsets.Assign(tp, max(start, -1))
-	p.batches[tp], _ = batcher.New(p.w.batch) // validated by runGeneration
 }
 
 // runGeneration consumes the partitions gen assigns until genCtx ends (a rebalance), ctx ends
@@ -172,9 +190,9 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 	w := p.w
 	commitTick := time.NewTicker(w.cfg.CommitInterval)
 	defer commitTick.Stop()
-	// One timer serves every partition's batcher: armed for the earliest deadline when a chunk
-	// opens and none is armed, re-armed for the next one when it fires. A chunk opened later
-	// has a later deadline, so it never needs an earlier timer.
+	// One timer serves every lane: armed for the earliest deadline when a chunk opens and none
+	// is armed, re-armed for the next one when it fires. A chunk opened later has a later
+	// deadline, so it never needs an earlier timer.
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	armed := false
@@ -225,8 +243,8 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 	}
 }
 
-// take registers a fetched record and sends it on: to its partition's batcher, which it
-// returns, or to the dead-letter topic when it cannot be decoded.
+// take registers a fetched record and sends it on: to its user's lane, which it returns, or to
+// the dead-letter topic when it cannot be decoded.
 func (p *pipeline) take(f fetched) *batcher.Batcher {
 	w := p.w
 	if f.gap {
@@ -270,7 +288,7 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 	// The event is held as long as the record: it counts against the same budget.
 	rec.charge += len(ev.Body)
 	p.budget.take(len(ev.Body))
-	b := p.batches[f.tp]
+	b := p.lane(ev.DistinctID, len(ev.Body))
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {
 		now := time.Now()
@@ -294,7 +312,7 @@ func (p *pipeline) skipped(ref uint64, s *profile.Skip) {
 // flushAll closes the open chunks whose deadline is not after now (every open chunk when now
 // is zero) and returns the earliest deadline left, if any.
 func (p *pipeline) flushAll(reason batcher.FlushReason, now time.Time) (next time.Time, ok bool) {
-	for _, b := range p.batches {
+	for _, b := range p.lanes {
 		dl, open := b.Deadline()
 		if !open {
 			continue
@@ -312,8 +330,59 @@ func (p *pipeline) flushAll(reason batcher.FlushReason, now time.Time) (next tim
 	return next, ok
 }
 
+// maxLanes bounds the chunks open at once (WithSendSlots lowers it); rateWindow is how often
+// the width is reconsidered.
+const (
+	maxLanes   = 8
+	rateWindow = time.Second
+)
+
+// lane returns the lane of a record of user key with n body bytes, resizing first when a rate
+// window has passed or records wait on the API.
+func (p *pipeline) lane(key string, n int) *batcher.Batcher {
+	p.windowRecs++
+	p.windowSize += n
+	if p.unresolved > len(p.lanes) {
+		p.pressed = true
+	}
+	// Records waiting on the API widen at once: a backlog must not wait a window for parallel
+	// chunks. Everything else waits for the end of the window.
+	if now := time.Now(); now.Sub(p.window) >= rateWindow || (p.pressed && p.width < len(p.lanes)) {
+		p.resize(now)
+	}
+	if p.width == 1 {
+		return p.lanes[0]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return p.lanes[h.Sum32()%uint32(p.width)]
+}
+
+// resize sets the width for the next window: every lane when records waited on the API during
+// the window that ends at now (at once when they do; more chunks closed and unresolved than
+// there are lanes to send in parallel: the rate seen is what the API took, and parallel
+// chunks are what raises it), else the number of chunks that fill within one linger at the
+// window's rate (1 to len(p.lanes)). A change closes every open chunk first (reason resize),
+// so that no user's records are ever open in two lanes.
+func (p *pipeline) resize(now time.Time) {
+	cfg := p.w.batch
+	perLinger := float64(cfg.Linger) / float64(max(now.Sub(p.window), time.Millisecond))
+	full := max(float64(p.windowRecs)*perLinger/float64(cfg.MaxRecords), float64(p.windowSize)*perLinger/float64(cfg.MaxBytes))
+	want := min(max(int(full), 1), len(p.lanes))
+	if p.pressed {
+		want = len(p.lanes)
+	}
+	p.window, p.windowRecs, p.windowSize, p.pressed = now, 0, 0, false
+	if want == p.width {
+		return
+	}
+	p.flushAll(batcher.FlushResize, time.Time{})
+	p.width = want
+}
+
 // handleResults resolves delivered records and dead-letters failed ones.
 func (p *pipeline) handleResults(d chunkDone) {
+	p.unresolved--
 	var delivered []uint64
 	for i, r := range d.results {
 		ref := d.chunk.Records[i].Ref

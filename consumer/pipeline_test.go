@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -143,6 +144,16 @@ func drainAcks(p *pipeline, want int) {
 
 func delivered(batcher.Record) sender.Result { return sender.Result{Outcome: sender.Delivered} }
 
+// abandonKey returns results that abandon the records of user key and deliver the others.
+func abandonKey(key string) func(batcher.Record) sender.Result {
+	return func(r batcher.Record) sender.Result {
+		if r.Key == key {
+			return sender.Result{Outcome: sender.Abandoned, Err: context.Canceled}
+		}
+		return sender.Result{Outcome: sender.Delivered}
+	}
+}
+
 func TestPipelineCommitsPastDeliveredAndDeadLettered(t *testing.T) {
 	dead := &fakeDead{}
 	p, disp, c := testPipeline(t, dead)
@@ -251,12 +262,7 @@ func TestPipelineNeverCommitsAbandonedRecords(t *testing.T) {
 	p.take(record(1, goodB))
 	p.flushAll(batcher.FlushShutdown, time.Time{})
 	submitQueued(p)
-	disp.resolve(0, func(r batcher.Record) sender.Result {
-		if r.Key == "a" {
-			return sender.Result{Outcome: sender.Abandoned, Err: context.Canceled}
-		}
-		return sender.Result{Outcome: sender.Delivered}
-	})
+	disp.resolve(0, abandonKey("a"))
 	p.handleResults(<-p.done)
 	p.commit(true)
 	if got := c.at(tp0); got != 0 {
@@ -264,16 +270,41 @@ func TestPipelineNeverCommitsAbandonedRecords(t *testing.T) {
 	}
 }
 
-func TestPipelineBatchesPerPartition(t *testing.T) {
-	p, disp, _ := testPipeline(t, &fakeDead{})
-	tp1 := TopicPartition{"t", 1}
-	p.assign(tp1, kafka.FirstOffset)
-	p.take(record(0, goodA))
-	p.take(fetched{tp: tp1, msg: kafka.Message{Topic: "t", Partition: 1, Offset: 0, Value: []byte(goodB)}})
-	p.flushAll(batcher.FlushShutdown, time.Time{})
+// Records of every owned partition that arrive within one linger go out in one chunk, and each
+// record's result resolves its own partition's offset: an abandoned record of partition 2
+// holds back partition 2 only.
+func TestPipelineFillsChunksAcrossPartitions(t *testing.T) {
+	p, disp, c := testPipeline(t, &fakeDead{})
+	const parts, perPart = 4, 3
+	for n := 1; n < parts; n++ {
+		p.assign(TopicPartition{"t", n}, kafka.FirstOffset)
+	}
+	for off := range perPart {
+		for n := range parts {
+			v := fmt.Sprintf(`{"distinct_id":"u%d-%d","operations":[{"set":{"n":1}}]}`, n, off)
+			p.take(fetched{tp: TopicPartition{"t", n}, msg: kafka.Message{Topic: "t", Partition: n, Offset: int64(off), Value: []byte(v)}})
+		}
+	}
+	// The timer fires once the first record has waited the linger.
+	p.flushAll(batcher.FlushLinger, time.Now().Add(p.w.batch.Linger))
 	submitQueued(p)
-	if len(disp.chunks) != 2 {
-		t.Fatalf("%d chunks for two partitions, want one each", len(disp.chunks))
+	if len(disp.chunks) != 1 {
+		t.Fatalf("%d chunks for %d records of %d partitions taken within one linger, want 1", len(disp.chunks), parts*perPart, parts)
+	}
+	if got := len(disp.chunks[0].Records); got != parts*perPart {
+		t.Fatalf("the chunk holds %d records, want %d", got, parts*perPart)
+	}
+	disp.resolve(0, abandonKey("u2-1"))
+	p.handleResults(<-p.done)
+	p.commit(true)
+	for n := range parts {
+		want := int64(perPart)
+		if n == 2 {
+			want = 1 // offset 1 was abandoned: nothing at or after it is committed
+		}
+		if got := c.at(TopicPartition{"t", n}); got != want {
+			t.Errorf("partition %d committed %d, want %d", n, got, want)
+		}
 	}
 }
 
@@ -344,5 +375,79 @@ func TestPipelineDoesNotWaitOnABlockedSubmit(t *testing.T) {
 	p.commit(true)
 	if got := c.at(tp0); got != 1 {
 		t.Fatalf("committed %d after the drain, want 1: the record at 1 was abandoned", got)
+	}
+}
+
+// At a rate that fills several chunks per linger the pipeline keeps several lanes open, users
+// split between them, narrows back to one when the rate drops, and opens every lane at once
+// when closed chunks wait on the API; across every change each user's records are submitted
+// in offset order.
+func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
+	p, disp, _ := testPipeline(t, &fakeDead{})
+	off := int64(0)
+	takeN := func(n int) {
+		for range n {
+			v := fmt.Sprintf(`{"distinct_id":"u%d","operations":[{"set":{"n":%d}}]}`, off%50, off)
+			p.take(record(off, v))
+			off++
+		}
+	}
+	settled := 0
+	settle := func() { // the API accepts every submitted chunk
+		submitQueued(p)
+		for ; settled < len(disp.chunks); settled++ {
+			disp.resolve(settled, delivered)
+			p.handleResults(<-p.done)
+		}
+	}
+	takeN(1000) // two full chunks, 200 records open
+	settle()
+	// 1000 records in the last rate window of a 1 s linger: 2.5 chunks fill per linger.
+	p.window = time.Now().Add(-rateWindow)
+	takeN(1000)
+	if p.width != 2 {
+		t.Fatalf("width %d after 1000 records a second with a 1s linger, want 2", p.width)
+	}
+	if p.lanes[0].Len() == 0 || p.lanes[1].Len() == 0 {
+		t.Fatalf("open records per lane %d and %d: users not split between the lanes", p.lanes[0].Len(), p.lanes[1].Len())
+	}
+	settle()
+	p.window = time.Now().Add(-rateWindow)
+	p.windowRecs = 10
+	takeN(10)
+	if p.width != 1 {
+		t.Fatalf("width %d after 10 records a second, want 1", p.width)
+	}
+	settle()
+	// Five full chunks unresolved, more than the four lanes send at once: every lane, at once.
+	takeN(2001)
+	if p.width != len(p.lanes) {
+		t.Fatalf("width %d while %d chunks wait on the API, want every lane (%d) at once", p.width, p.unresolved, len(p.lanes))
+	}
+	p.flushAll(batcher.FlushShutdown, time.Time{})
+	settle()
+
+	last := map[string]int64{}
+	reasons := map[batcher.FlushReason]int{}
+	total := 0
+	for _, c := range disp.chunks {
+		reasons[c.Reason]++
+		for _, r := range c.Records {
+			o := int64(r.Ref) - 1 // refs count the records taken from 1, offsets from 0
+			if prev, ok := last[r.Key]; ok && o <= prev {
+				t.Fatalf("user %s: offset %d submitted after %d", r.Key, o, prev)
+			}
+			last[r.Key] = o
+			total++
+		}
+	}
+	if total != int(off) {
+		t.Fatalf("%d records submitted, want %d", total, off)
+	}
+	if reasons[batcher.FlushResize] < 3 {
+		t.Errorf("chunks by reason %v: want open chunks closed at every width change", reasons)
+	}
+	if p.unresolved != 0 {
+		t.Errorf("%d chunks counted unresolved after every one was resolved", p.unresolved)
 	}
 }

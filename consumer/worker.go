@@ -57,6 +57,7 @@ type Worker struct {
 	stats    stats
 	ready    atomic.Bool
 	client   *kafka.Client
+	slots    int // chunks the dispatcher sends at once (WithSendSlots)
 }
 
 // Snapshot counts what a Worker did; Worker.Stats returns a copy.
@@ -81,6 +82,11 @@ func WithLogger(l zerolog.Logger) Option { return func(w *Worker) { w.log = l } 
 // WithRegisterer registers the worker's metrics. Default: none.
 func WithRegisterer(r prometheus.Registerer) Option { return func(w *Worker) { w.m = newMetrics(r) } }
 
+// WithSendSlots says how many chunks the dispatcher sends at once (sender.max_in_flight): the
+// pipeline keeps at most that many chunks open (8 at most), since more would add requests
+// without adding parallelism. Default: 4, the sender's default.
+func WithSendSlots(n int) Option { return func(w *Worker) { w.slots = n } }
+
 // New returns a Worker. decode, dispatch and dead are required.
 func New(cfg Config, decode Decoder, batch batcher.Config, dispatch Dispatcher, dead DeadLetters, opts ...Option) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
@@ -94,7 +100,7 @@ func New(cfg Config, decode Decoder, batch batcher.Config, dispatch Dispatcher, 
 	}
 	w := &Worker{
 		cfg: cfg, decode: decode, batch: batch, dispatch: dispatch, dead: dead,
-		log: zerolog.Nop(), m: newMetrics(nil),
+		log: zerolog.Nop(), m: newMetrics(nil), slots: 4,
 		stats:  stats{s: Snapshot{DeadLettered: map[string]int64{}}},
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second},
 	}

@@ -191,7 +191,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	bcfg := batcher.Config{MaxRecords: cfg.Batch.MaxRecords, MaxBytes: cfg.Batch.MaxBytes, Linger: cfg.Batch.Linger.D()}
 
 	worker, err := consumer.New(wcfg, decode, bcfg, sender.NewDispatcher(snd, cfg.Sender.MaxInFlight), dead,
-		consumer.WithLogger(log), consumer.WithRegisterer(reg))
+		consumer.WithLogger(log), consumer.WithRegisterer(reg), consumer.WithSendSlots(cfg.Sender.MaxInFlight))
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
 
 // finalCommitFloor is the least time a generation's final commit is given, even when the drain
@@ -58,15 +60,7 @@ func (c *genCommitter) commit(ctx context.Context, offsets map[string]map[int]in
 	if err != nil {
 		return fmt.Errorf("commit through a new coordinator connection: %w", err)
 	}
-	var errs []error
-	for topic, parts := range res.Topics {
-		for _, p := range parts {
-			if p.Error != nil {
-				errs = append(errs, fmt.Errorf("commit %s/%d: %w", topic, p.Partition, p.Error))
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return kafkautil.CommitErrors(res)
 }
 
 // commitRetryable tells a commit worth trying again (a broken connection, a coordinator that

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -300,15 +299,7 @@ func commitOffsets(ctx context.Context, client *kafka.Client, group string, move
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	var errs []error
-	for t, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				errs = append(errs, fmt.Errorf("commit %s/%d: %w", t, p.Partition, p.Error))
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := kafkautil.CommitErrors(res); err != nil {
 		return fmt.Errorf("%w (a member may have joined the group meanwhile: run status)", err)
 	}
 	got, err := fetchCommitted(ctx, client, group)

@@ -483,7 +483,19 @@ type Summary struct {
 	ByError       map[string]int // by error text with quoted values elided (ErrorShape)
 	OldestFailure time.Time      // the earliest first failure (else last failure, else record time)
 	NewestFailure time.Time      // the latest FailedAt
+	// Journal, when set before the first Add, says which dead letters `dlq replay` published:
+	// they are counted in Replayed and ReplayedTo, the others are never replayed. Default: nil,
+	// every dead letter counts as never replayed.
+	Journal    *Journal
+	Replayed   int                    // dead letters the journal names as replayed
+	ReplayedTo map[string]*ReplayedTo // by the topic of their latest replay
 }
+
+// NeverReplayed counts the dead letters no replay published: what is outstanding.
+func (s *Summary) NeverReplayed() int { return s.Total - s.Replayed }
+
+// Destinations lists ReplayedTo by count, largest first.
+func (s *Summary) Destinations() []ReplayedTo { return replayedTo(s.ReplayedTo) }
 
 var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
@@ -502,7 +514,7 @@ type ReasonStatus struct {
 func (s *Summary) Add(e Entry) {
 	if s.ByReason == nil {
 		s.ByReason, s.ByOrigin, s.ByReplayCount = map[ReasonStatus]int{}, map[string]int{}, map[int]int{}
-		s.ByKey, s.ByError = map[string]int{}, map[string]int{}
+		s.ByKey, s.ByError, s.ReplayedTo = map[string]int{}, map[string]int{}, map[string]*ReplayedTo{}
 	}
 	if e.Foreign {
 		return // not a dead letter: ScanStats.NotDeadLetters counts it
@@ -513,6 +525,18 @@ func (s *Summary) Add(e Entry) {
 	s.ByReplayCount[e.ReplayCount]++
 	s.ByKey[string(e.Key)]++
 	s.ByError[ErrorShape(e.Error)]++
+	if r, ok := s.Journal.Lookup(e.Partition, e.Offset); ok {
+		s.Replayed++
+		to := s.ReplayedTo[r.To]
+		if to == nil {
+			to = &ReplayedTo{Topic: r.To}
+			s.ReplayedTo[r.To] = to
+		}
+		to.Count++
+		if r.At.After(to.Last) {
+			to.Last = r.At
+		}
+	}
 	oldest := cmp.Or(e.FirstFailure, e.FailedAt())
 	if s.OldestFailure.IsZero() || oldest.Before(s.OldestFailure) {
 		s.OldestFailure = oldest

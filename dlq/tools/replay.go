@@ -234,6 +234,9 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 			return rep, err
 		}
 		defer release()
+		if err := r.s.ensureJournal(ctx); err != nil {
+			return rep, err
+		}
 	}
 	committed, err := r.committed(ctx, spans)
 	if err != nil {
@@ -400,6 +403,16 @@ func (r *Replayer) flush(ctx context.Context, rep *ReplayReport, partition int, 
 			if err != nil {
 				return fmt.Errorf("dlq: replay: publish %d records from %s/%d (offsets before %d; nothing committed for them, run again to retry): %w",
 					len(b.msgs), r.s.topic, partition, b.next, err)
+			}
+		}
+		// The journal record is written after the publish and before the commit (journal.go).
+		if jm, ok := r.journalMessage(partition, b, time.Now()); ok {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+			err := r.w.WriteMessages(wctx, jm)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("dlq: replay: %d records from %s/%d were published, but the replay journal %s did not take their record (nothing committed for them: the next run publishes them again): %w",
+					len(b.msgs), r.s.topic, partition, JournalTopic(r.s.topic), err)
 			}
 		}
 		if err := r.commitOne(ctx, partition, b.next); err != nil {

@@ -248,6 +248,12 @@ func TestDlqPurgeBefore(t *testing.T) {
 		failed("in", "o1", "rejected", 400, 0, now, 1),
 		failed("in", "n2", "rejected", 400, 0, now, 2),
 		failed("in", "o3", "rejected", 400, 0, now, 3))
+	for _, args := range [][]string{{}, {"--before", "yesterday"}, {"--replayed", "--yes"}} {
+		code, out := dlqRun(t, brokers, append([]string{"purge", "--topic", dead}, args...)...)
+		if code != 2 || !strings.Contains(out, "dlq purge: --") {
+			t.Errorf("purge %v: exit %d, want 2 naming the flag\n%s", args, code, out)
+		}
+	}
 	dry := purgeJSON(t, brokers, "--topic", dead, "--before", "1h")
 	if p := dry.Partitions; len(p) != 1 || p[0].DeleteBefore != 2 || p[0].Deletes != 2 || p[0].ByReason["older"] != 2 || p[0].SelectedKept != 1 {
 		t.Fatalf("dry run --before 1h: %+v", dry)

@@ -39,6 +39,9 @@ older), and the selected records kept. --execute asks for confirmation (--yes do
 deletes and prints each partition's new log start offset or its error (exit 1 if any failed).
 --export FILE writes the records first; a failed export deletes nothing.
 
+Interrupted (Ctrl-C, SIGTERM) before it deletes, it deletes nothing, exit 130; the deletion
+itself is one request per partition leader and is not interrupted.
+
 A purge is refused (exit 1) while a replay of the topic runs (it holds the lock group
 profile-ingest.replay-lock.<topic> of each topic it publishes to), naming it.`
 }
@@ -58,7 +61,7 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	}
 	sel.Replayed = c.Replayed
 	if sel.Validate() != nil {
-		return &exitError{code: exitUsage, err: fmt.Errorf("%s: select what to delete: --before TIME, --replayed, or both", cmd)}
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --before, --replayed: select what to delete with one of them, or both", cmd)}
 	}
 	if c.Yes && !c.Execute {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: --yes without --execute: a dry run asks nothing", cmd)}
@@ -77,9 +80,15 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	if err := s.CheckNoReplay(ctx); err != nil {
 		return err
 	}
+	interrupted := func(err error) error {
+		if ctx.Err() != nil {
+			return &exitError{code: exitInterrupted, err: fmt.Errorf("%s: interrupted before deleting: nothing deleted; run the same command again", cmd)}
+		}
+		return err
+	}
 	plan, err := s.PlanPurge(ctx, sel)
 	if err != nil {
-		return fmt.Errorf("%s: %w", cmd, err)
+		return interrupted(fmt.Errorf("%s: %w", cmd, err))
 	}
 	exported := -1
 	if export != nil {
@@ -95,7 +104,7 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("%s: --export %s: %w; nothing deleted", cmd, c.Export, err)
+			return interrupted(fmt.Errorf("%s: --export %s: %w; nothing deleted", cmd, c.Export, err))
 		}
 		exported = n
 	}
@@ -112,7 +121,7 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 		}
 	}
 	if err := s.CheckNoReplay(ctx); err != nil { // a replay may have started while we read
-		return err
+		return interrupted(err)
 	}
 	xerr := s.ExecutePurge(context.WithoutCancel(ctx), plan)
 	if err := c.report(stdout, plan, true, exported); err != nil {

@@ -19,7 +19,7 @@ const (
 	exitUsage        = 2   // bad flags or configuration
 	exitRejected     = 3   // explain, publish: at least one input line was refused
 	exitDrainTimeout = 4   // run: the shutdown drain ran out of time; unresolved records will be redelivered
-	exitInterrupted  = 130 // dlq replay, publish: stopped by a signal before the end; it says how to resume
+	exitInterrupted  = 130 // dlq replay, dlq purge, publish: stopped by a signal before the end; it says how to resume
 )
 
 type cli struct {

@@ -286,7 +286,7 @@ func (s *Scanner) ExecutePurge(ctx context.Context, plan *PurgePlan) error {
 }
 
 // ErrReplayRunning: a replay of the dead-letter topic runs; a purge waits for it.
-var ErrReplayRunning = errors.New("a replay of the topic runs")
+var ErrReplayRunning = errors.New("a replay of the dead-letter topic runs")
 
 // CheckNoReplay refuses (ErrReplayRunning, naming it) while a replay of the scanner's topic
 // runs: every running replay is the member of the lock group (LockGroup) of each topic it
@@ -321,8 +321,8 @@ func (s *Scanner) CheckNoReplay(ctx context.Context) error {
 		for _, g := range res.Groups {
 			for _, m := range g.Members {
 				if slices.Contains(m.MemberMetadata.Topics, s.topic) {
-					return fmt.Errorf("dlq: purge: %s (%s@%s holds the lock group %s): %w; wait for it to end (a replay killed without leaving holds it for 10 s)",
-						s.topic, m.ClientID, m.ClientHost, group, ErrReplayRunning)
+					return fmt.Errorf("dlq: purge: %w: %s@%s holds the lock group %s, reading %s; wait for it to end (a replay killed without leaving holds it for 10 s)",
+						ErrReplayRunning, m.ClientID, m.ClientHost, group, s.topic)
 				}
 			}
 		}

@@ -88,7 +88,12 @@ type summaryCounts struct {
 	DeadLetters   int `json:"dead_letters"`
 	Replayed      int `json:"replayed"`
 	NeverReplayed int `json:"never_replayed"`
-	ReplayedTo    []struct {
+	ByReason      []struct {
+		Reason        string `json:"reason"`
+		Count         int    `json:"count"`
+		NeverReplayed int    `json:"never_replayed"`
+	} `json:"by_reason"`
+	ReplayedTo []struct {
 		Topic      string `json:"topic"`
 		Count      int    `json:"count"`
 		LastReplay string `json:"last_replay"`
@@ -138,6 +143,11 @@ func TestDlqPurgeOfReplayedDeadLetters(t *testing.T) {
 	if s.DeadLetters != 7 || s.Replayed != 4 || s.NeverReplayed != 3 || len(s.ReplayedTo) != 1 ||
 		s.ReplayedTo[0].Topic != origin || s.ReplayedTo[0].Count != 4 || s.ReplayedTo[0].LastReplay == "" {
 		t.Fatalf("summary after replaying the 4 rejected: %+v; want 4 replayed to %s, 3 never replayed", s, origin)
+	}
+	for _, r := range s.ByReason {
+		if want := map[string]int{"rejected": 0, "retries_exhausted": 3}[r.Reason]; r.NeverReplayed != want {
+			t.Errorf("summary: %s never replayed %d, want %d", r.Reason, r.NeverReplayed, want)
+		}
 	}
 	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--status")
 	if code != 0 || !strings.Contains(out, "4 dead letters replayed, 3 never replayed; 4 to "+origin) {

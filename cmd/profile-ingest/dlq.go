@@ -286,9 +286,10 @@ type replayedToJSON struct {
 }
 
 type reasonCount struct {
-	Reason string `json:"reason"`
-	Status int    `json:"status"`
-	Count  int    `json:"count"`
+	Reason        string `json:"reason"`
+	Status        int    `json:"status"`
+	Count         int    `json:"count"`
+	NeverReplayed int    `json:"never_replayed"`
 }
 
 type nameCount struct {
@@ -317,7 +318,7 @@ func writeSummaryJSON(w io.Writer, topic string, s *dlqtools.Summary, st dlqtool
 	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	}) {
-		j.ByReason = append(j.ByReason, reasonCount{kv.k.Reason, kv.k.Status, kv.n})
+		j.ByReason = append(j.ByReason, reasonCount{kv.k.Reason, kv.k.Status, kv.n, s.NeverReplayedBy[kv.k]})
 	}
 	for n, c := range s.ByReplayCount {
 		j.ByReplayCount[fmt.Sprint(n)] = c
@@ -344,11 +345,11 @@ func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.Sc
 		tw.Flush()
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT")
+	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT\tNEVER REPLAYED")
 	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	}) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n, s.NeverReplayedBy[kv.k])
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

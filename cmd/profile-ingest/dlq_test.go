@@ -138,10 +138,10 @@ never replayed 2, replayed by dlq replay 4 (per the replay journal profiles.dlq.
 REPLAYED TO  COUNT  LAST REPLAY
 profiles     4      2026-03-01T12:00:00.000Z
 
-REASON             STATUS  COUNT
-rejected           400     3
-invalid_json       0       2
-retries_exhausted  503     1
+REASON             STATUS  COUNT  NEVER REPLAYED
+rejected           400     3      0
+invalid_json       0       2      2
+retries_exhausted  503     1      0
 
 ORIGIN TOPIC  COUNT
 profiles      4

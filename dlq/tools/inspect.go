@@ -488,6 +488,8 @@ type Summary struct {
 	// every dead letter counts as never replayed.
 	Journal    *Journal
 	Replayed   int                    // dead letters the journal names as replayed
+	// NeverReplayedBy counts, by reason and status, the dead letters the journal does not name.
+	NeverReplayedBy map[ReasonStatus]int
 	ReplayedTo map[string]*ReplayedTo // by the topic of their latest replay
 }
 
@@ -515,6 +517,7 @@ func (s *Summary) Add(e Entry) {
 	if s.ByReason == nil {
 		s.ByReason, s.ByOrigin, s.ByReplayCount = map[ReasonStatus]int{}, map[string]int{}, map[int]int{}
 		s.ByKey, s.ByError, s.ReplayedTo = map[string]int{}, map[string]int{}, map[string]*ReplayedTo{}
+		s.NeverReplayedBy = map[ReasonStatus]int{}
 	}
 	if e.Foreign {
 		return // not a dead letter: ScanStats.NotDeadLetters counts it
@@ -525,7 +528,11 @@ func (s *Summary) Add(e Entry) {
 	s.ByReplayCount[e.ReplayCount]++
 	s.ByKey[string(e.Key)]++
 	s.ByError[ErrorShape(e.Error)]++
-	if r, ok := s.Journal.Lookup(e.Partition, e.Offset); ok {
+	r, ok := s.Journal.Lookup(e.Partition, e.Offset)
+	if !ok {
+		s.NeverReplayedBy[ReasonStatus{e.Reason, e.Status}]++
+	}
+	if ok {
 		s.Replayed++
 		to := s.ReplayedTo[r.To]
 		if to == nil {

@@ -109,10 +109,12 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 		exported = n
 	}
 	if !c.Execute || plan.Deletes() == 0 {
-		return c.report(stdout, plan, false, exported)
+		return c.report(stdout, plan, " (dry run: nothing deleted; --execute deletes)", exported)
 	}
 	if !c.Yes {
-		c.report(stdout, plan, false, exported)
+		if !c.JSON { // one JSON object on stdout: the outcome
+			c.report(stdout, plan, " (to delete once confirmed)", exported)
+		}
 		fmt.Fprintf(stderr, "%s: delete these %d records from %s for good? [y/N] ", cmd, plan.Deletes(), plan.Topic)
 		answer, _ := bufio.NewReader(stdin).ReadString('\n')
 		fmt.Fprintln(stderr)
@@ -124,7 +126,7 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 		return interrupted(err)
 	}
 	xerr := s.ExecutePurge(context.WithoutCancel(ctx), plan)
-	if err := c.report(stdout, plan, true, exported); err != nil {
+	if err := c.report(stdout, plan, "", exported); err != nil {
 		return err
 	}
 	if xerr != nil {
@@ -171,8 +173,9 @@ type purgePartitionJSON struct {
 	Error        string         `json:"error,omitempty"`
 }
 
-// report prints the plan, and after an execution each partition's outcome.
-func (c *dlqPurgeCmd) report(w io.Writer, plan *dlqtools.PurgePlan, executed bool, exported int) error {
+// report prints the plan, and after an execution (mode "") each partition's outcome.
+func (c *dlqPurgeCmd) report(w io.Writer, plan *dlqtools.PurgePlan, mode string, exported int) error {
+	executed := mode == ""
 	kept := 0
 	for _, pp := range plan.Partitions {
 		kept += pp.Blocked
@@ -201,10 +204,6 @@ func (c *dlqPurgeCmd) report(w io.Writer, plan *dlqtools.PurgePlan, executed boo
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		return enc.Encode(j)
-	}
-	mode := " (dry run: nothing deleted; --execute deletes)"
-	if executed {
-		mode = ""
 	}
 	var what []string
 	if !plan.Selection.Before.IsZero() {

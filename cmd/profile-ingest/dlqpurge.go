@@ -210,7 +210,7 @@ func (c *dlqPurgeCmd) report(w io.Writer, plan *dlqtools.PurgePlan, mode string,
 		what = append(what, "written before "+fmtTime(plan.Selection.Before))
 	}
 	if plan.Selection.Replayed {
-		what = append(what, fmt.Sprintf("replayed or superseded (replay journal %s: %d records)", dlqtools.JournalTopic(plan.Topic), plan.Journal))
+		what = append(what, fmt.Sprintf("replayed or superseded (per the replay journal %s, %d batches)", dlqtools.JournalTopic(plan.Topic), plan.Journal))
 	}
 	fmt.Fprintf(w, "purge of %s, selecting dead letters %s%s\n", plan.Topic, strings.Join(what, " and "), mode)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

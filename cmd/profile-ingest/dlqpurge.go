@@ -108,8 +108,11 @@ func (c *dlqPurgeCmd) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 		}
 		exported = n
 	}
-	if !c.Execute || plan.Deletes() == 0 {
+	switch {
+	case !c.Execute:
 		return c.report(stdout, plan, " (dry run: nothing deleted; --execute deletes)", exported)
+	case plan.Deletes() == 0:
+		return c.report(stdout, plan, " (nothing selected to delete)", exported)
 	}
 	if !c.Yes {
 		if !c.JSON { // one JSON object on stdout: the outcome

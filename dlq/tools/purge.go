@@ -289,15 +289,17 @@ func (s *Scanner) ExecutePurge(ctx context.Context, plan *PurgePlan) error {
 var ErrReplayRunning = errors.New("a replay of the dead-letter topic runs")
 
 // CheckNoReplay refuses (ErrReplayRunning, naming it) while a replay of the scanner's topic
-// runs: every running replay is the member of the lock group (LockGroup) of each topic it
-// publishes to, subscribed to the dead-letter topic it reads. It lists the groups of every
-// broker (each lists the groups it coordinates).
+// runs. A running replay is a member, subscribed to the dead-letter topic it reads, of its own
+// group from its start and of the lock group (LockGroup) of each topic it publishes to once it
+// has read the topic; every such member's client id begins with ReplayClientID. So it lists
+// the consumer groups of every broker (each lists the groups it coordinates) and looks for such
+// a member in each: the lock groups first, then the others.
 func (s *Scanner) CheckNoReplay(ctx context.Context) error {
 	md, err := s.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.topic}})
 	if err != nil {
 		return fmt.Errorf("dlq: purge: metadata: %w", err)
 	}
-	var locks []string
+	var groups []string
 	for _, b := range md.Brokers {
 		res, err := s.client.ListGroups(ctx, &kafka.ListGroupsRequest{Addr: kafka.TCP(net.JoinHostPort(b.Host, strconv.Itoa(b.Port)))})
 		if err == nil {
@@ -307,22 +309,34 @@ func (s *Scanner) CheckNoReplay(ctx context.Context) error {
 			return fmt.Errorf("dlq: purge: list groups of broker %d: %w", b.ID, err)
 		}
 		for _, g := range res.Groups {
-			if strings.HasPrefix(g.GroupID, LockGroup("")) {
-				locks = append(locks, g.GroupID)
+			if g.ProtocolType == "consumer" { // others (connect) carry member metadata of another shape
+				groups = append(groups, g.GroupID)
 			}
 		}
 	}
-	slices.Sort(locks)
-	for _, group := range slices.Compact(locks) {
-		res, err := s.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	lock := LockGroup("")
+	rank := func(g string) string { // the lock groups first
+		if strings.HasPrefix(g, lock) {
+			return "0" + g
+		}
+		return "1" + g
+	}
+	slices.SortFunc(groups, func(a, b string) int { return cmp.Compare(rank(a), rank(b)) })
+	groups = slices.Compact(groups)
+	for chunk := range slices.Chunk(groups, 100) {
+		res, err := s.client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: chunk})
 		if err != nil {
-			return fmt.Errorf("dlq: purge: describe group %s: %w", group, err)
+			return fmt.Errorf("dlq: purge: describe groups: %w", err)
 		}
 		for _, g := range res.Groups {
 			for _, m := range g.Members {
-				if slices.Contains(m.MemberMetadata.Topics, s.topic) {
-					return fmt.Errorf("dlq: purge: %w: %s@%s holds the lock group %s, reading %s; wait for it to end (a replay killed without leaving holds it for 10 s)",
-						ErrReplayRunning, m.ClientID, m.ClientHost, group, s.topic)
+				if strings.HasPrefix(m.ClientID, ReplayClientID) && slices.Contains(m.MemberMetadata.Topics, s.topic) {
+					what := "holds the lock group"
+					if !strings.HasPrefix(g.GroupID, lock) {
+						what = "is the replay group"
+					}
+					return fmt.Errorf("dlq: purge: %w: %s@%s %s %s, reading %s; wait for it to end (a replay killed without leaving stays a member for 10 s)",
+						ErrReplayRunning, m.ClientID, m.ClientHost, what, g.GroupID, s.topic)
 				}
 			}
 		}

@@ -504,6 +504,10 @@ func (r *Replayer) claim(ctx context.Context) (release func(), err error) {
 	return func() { r.gen = nil; leave() }, nil
 }
 
+// ReplayClientID begins the client id of every group member a replay is: its own group's and
+// each lock group's. The rest is the replay's group.
+const ReplayClientID = "profile-ingest-replay:"
+
 // LockGroup is the consumer group a replay joins, alone, for each topic it publishes to, so that
 // two replays into one topic under different groups (which would publish the same dead letters
 // twice) are refused while one runs.
@@ -539,7 +543,7 @@ func (r *Replayer) joinAlone(ctx context.Context, group string, busy func(who st
 		return nil, nil, err
 	}
 	dialer := *r.s.dialer
-	dialer.ClientID = "profile-ingest-replay:" + r.cfg.Group
+	dialer.ClientID = ReplayClientID + r.cfg.Group
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: group, Brokers: r.s.brokers, Dialer: &dialer, Topics: []string{r.s.topic},
 		// A replay killed without leaving shows as a member this long.

@@ -317,3 +317,47 @@ func TestDlqPurgeRefusedWhileAReplayRuns(t *testing.T) {
 		t.Errorf("purge after the replay: %d deleted, want all %d", done.Deletes, n)
 	}
 }
+
+// TestDlqReplayJournalNamesOnlyPublishedRecords: the journal record of a batch is written only
+// once the batch is published. A replay whose third record the origin topic refuses (larger
+// than its max.message.bytes) stops there; the summary counts the two records before it as
+// replayed and the others as never replayed.
+func TestDlqReplayJournalNamesOnlyPublishedRecords(t *testing.T) {
+	brokers := Brokers(t)
+	origin := UniqueName(t, "small")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Client(brokers).CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: origin, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: "2048"}},
+	}}})
+	if err == nil {
+		err = res.Errors[origin]
+	}
+	if err != nil {
+		t.Fatalf("create %s: %v", origin, err)
+	}
+	t.Cleanup(func() {
+		_, _ = Client(brokers).DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{origin}})
+	})
+	dead := NewTopic(t, brokers, 1)
+	dropJournal(t, brokers, dead)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	big := failed(origin, "big", "rejected", 400, 0, now, 2)
+	big.Value = []byte(`{"distinct_id":"big","operations":[{"set":{"pad":"` + strings.Repeat("x", 8000) + `"}}]}`)
+	deadLettersTo(t, brokers, dead, 0, nil,
+		failed(origin, "s0", "rejected", 400, 0, now, 0),
+		failed(origin, "s1", "rejected", 400, 0, now, 1),
+		big,
+		failed(origin, "s3", "rejected", 400, 0, now, 3))
+	code, out := dlqRun(t, brokers, "replay", "--topic", dead, "--reason", "rejected", "--batch-size", "1")
+	if code != 1 || !strings.Contains(out, "replayed 2 (rejected 2)") {
+		t.Fatalf("replay: exit %d, want 1 after publishing 2\n%s", code, out)
+	}
+	if n := len(ReadAll(t, brokers, origin)); n != 2 {
+		t.Fatalf("origin holds %d records, want the 2 published", n)
+	}
+	if s := summaryOf(t, brokers, dead); s.Replayed != 2 || s.NeverReplayed != 2 {
+		t.Errorf("summary: %+v; want the 2 published replayed, the refused one and the one after it never", s)
+	}
+}

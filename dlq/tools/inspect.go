@@ -486,11 +486,11 @@ type Summary struct {
 	// Journal, when set before the first Add, says which dead letters `dlq replay` published:
 	// they are counted in Replayed and ReplayedTo, the others are never replayed. Default: nil,
 	// every dead letter counts as never replayed.
-	Journal    *Journal
-	Replayed   int                    // dead letters the journal names as replayed
+	Journal  *Journal
+	Replayed int // dead letters the journal names as replayed
 	// NeverReplayedBy counts, by reason and status, the dead letters the journal does not name.
 	NeverReplayedBy map[ReasonStatus]int
-	ReplayedTo map[string]*ReplayedTo // by the topic of their latest replay
+	ReplayedTo      map[string]*ReplayedTo // by the topic of their latest replay
 }
 
 // NeverReplayed counts the dead letters no replay published: what is outstanding.

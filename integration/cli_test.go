@@ -173,7 +173,7 @@ const exitTableHead = "Exit status (the same table for every command):"
 func TestExitCodesAndHelp(t *testing.T) {
 	brokers := Brokers(t)
 	bin := Binary(t, "profile-ingest")
-	for _, cmd := range [][]string{{}, {"run"}, {"explain"}, {"publish"}, {"config", "check"}, {"dlq", "inspect"}, {"dlq", "replay"}, {"version"}} {
+	for _, cmd := range [][]string{{}, {"run"}, {"explain"}, {"publish"}, {"config", "check"}, {"dlq", "inspect"}, {"dlq", "replay"}, {"dlq", "purge"}, {"version"}} {
 		for _, args := range [][]string{append(append([]string{}, cmd...), "--help"), append([]string{"help"}, cmd...)} {
 			p := Start(t, nil, bin, args...)
 			if code := p.Wait(time.Minute); code != 0 {

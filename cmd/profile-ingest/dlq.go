@@ -25,10 +25,11 @@ import (
 
 // dlqCmd is `profile-ingest dlq`: the tools an operator drains a dead-letter topic with. There
 // is no `drain` verb: `replay` without filters is the drain, and it moves only its group's
-// cursor; nothing ever deletes or rewrites a dead letter.
+// cursor; only `purge` deletes dead letters, a prefix of each partition.
 type dlqCmd struct {
 	Inspect dlqInspectCmd `cmd:"" help:"Print the dead letters on a dead-letter topic, one JSON object per line, or a summary table (--summary). Reads the topic from its start (or --since) to its end offsets at the moment it starts, without a consumer group; changes nothing."`
-	Replay  dlqReplayCmd  `cmd:"" help:"Re-publish dead letters to their origin topic (or --to) with key and value unchanged and the replay count + 1; resumable through a consumer group (default <topic>.replay), safe to re-run. Without filters it drains the topic: the records stay on it, only the group's cursor moves. --dry-run first."`
+	Replay  dlqReplayCmd  `cmd:"" help:"Re-publish dead letters to their origin topic (or --to) with key and value unchanged and the replay count + 1; resumable through a consumer group (default <topic>.replay), safe to re-run, journalled in <topic>.replays. Without filters it drains the topic: the records stay on it, only the group's cursor moves. --dry-run first."`
+	Purge   dlqPurgeCmd   `cmd:"" help:"Delete dead letters nobody will fix: those replayed (--replayed) and/or written before a time (--before), up to the first record not selected in each partition (Kafka's DeleteRecords). A dry run unless --execute; --export FILE keeps a copy first."`
 }
 
 // knownReasons are the reasons this version of the worker writes.
@@ -192,6 +193,11 @@ func (c *dlqInspectCmd) run(ctx context.Context, stdout, stderr io.Writer, now t
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	var sum dlqtools.Summary
+	if c.Summary {
+		if sum.Journal, err = s.ReadJournal(ctx); err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
+	}
 	each := func(e dlqtools.Entry) error {
 		if c.Summary {
 			sum.Add(e)
@@ -266,12 +272,24 @@ type summaryJSON struct {
 	TopKeys        []nameCount    `json:"top_keys"`
 	TopErrors      []nameCount    `json:"top_errors"`
 	ByReplayCount  map[string]int `json:"by_replay_count"`
+	// Replayed counts the dead letters the replay journal (<topic>.replays) names as published
+	// by `dlq replay`; NeverReplayed the others: what is outstanding.
+	Replayed      int              `json:"replayed"`
+	NeverReplayed int              `json:"never_replayed"`
+	ReplayedTo    []replayedToJSON `json:"replayed_to"`
+}
+
+type replayedToJSON struct {
+	Topic      string `json:"topic"`
+	Count      int    `json:"count"`
+	LastReplay string `json:"last_replay"`
 }
 
 type reasonCount struct {
-	Reason string `json:"reason"`
-	Status int    `json:"status"`
-	Count  int    `json:"count"`
+	Reason        string `json:"reason"`
+	Status        int    `json:"status"`
+	Count         int    `json:"count"`
+	NeverReplayed int    `json:"never_replayed"`
 }
 
 type nameCount struct {
@@ -293,11 +311,14 @@ func writeSummaryJSON(w io.Writer, topic string, s *dlqtools.Summary, st dlqtool
 	j := summaryJSON{Topic: topic, Read: st.Read, NotDeadLetters: st.NotDeadLetters, Total: s.Total,
 		OldestFailure: dlq.FormatTime(s.OldestFailure), NewestFailure: dlq.FormatTime(s.NewestFailure),
 		ByReason: []reasonCount{}, TopOrigins: top(s.ByOrigin), TopKeys: top(s.ByKey), TopErrors: top(s.ByError),
-		ByReplayCount: map[string]int{}}
+		ByReplayCount: map[string]int{}, Replayed: s.Replayed, NeverReplayed: s.NeverReplayed(), ReplayedTo: []replayedToJSON{}}
+	for _, r := range s.Destinations() {
+		j.ReplayedTo = append(j.ReplayedTo, replayedToJSON{r.Topic, r.Count, dlq.FormatTime(r.Last)})
+	}
 	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	}) {
-		j.ByReason = append(j.ByReason, reasonCount{kv.k.Reason, kv.k.Status, kv.n})
+		j.ByReason = append(j.ByReason, reasonCount{kv.k.Reason, kv.k.Status, kv.n, s.NeverReplayedBy[kv.k]})
 	}
 	for n, c := range s.ByReplayCount {
 		j.ByReplayCount[fmt.Sprint(n)] = c
@@ -313,13 +334,22 @@ func writeSummary(w io.Writer, topic string, s *dlqtools.Summary, st dlqtools.Sc
 	if s.Total == 0 {
 		return
 	}
-	fmt.Fprintf(w, "oldest failure %s, newest %s\n\n", fmtTime(s.OldestFailure), fmtTime(s.NewestFailure))
+	fmt.Fprintf(w, "oldest failure %s, newest %s\n", fmtTime(s.OldestFailure), fmtTime(s.NewestFailure))
+	fmt.Fprintf(w, "never replayed %d, replayed by dlq replay %d (per the replay journal %s)\n\n", s.NeverReplayed(), s.Replayed, dlqtools.JournalTopic(topic))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT")
+	if s.Replayed > 0 {
+		fmt.Fprintln(tw, "REPLAYED TO\tCOUNT\tLAST REPLAY")
+		for _, r := range s.Destinations() {
+			fmt.Fprintf(tw, "%s\t%d\t%s\n", orNone(r.Topic), r.Count, fmtTime(r.Last))
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(tw, "REASON\tSTATUS\tCOUNT\tNEVER REPLAYED")
 	for _, kv := range byCount(s.ByReason, func(a, b dlqtools.ReasonStatus) int {
 		return cmp.Or(cmp.Compare(a.Reason, b.Reason), cmp.Compare(a.Status, b.Status))
 	}) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", orNone(kv.k.Reason), kv.k.Status, kv.n, s.NeverReplayedBy[kv.k])
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -370,8 +400,11 @@ either published or deliberately skipped, and the group's offset moves past it o
     the newest copy of each record is replayed, so replays with fresh groups do not multiply
     copies. The whole topic is read once first to find the newest copies.
 
-Records are never deleted or changed on the dead-letter topic, so 'dlq inspect' still shows
-everything. A replay that dies publishes at most one batch (--batch-size) again when re-run;
+A replay never deletes or changes a record on the dead-letter topic, so 'dlq inspect' still
+shows everything. Each batch it publishes is recorded in the replay journal <topic>.replays
+(created by the first replay) after the publish and before the commit: 'dlq inspect --summary'
+and '--status' count replayed records apart from those never replayed, and 'dlq purge
+--replayed' deletes them. A replay that dies publishes at most one batch (--batch-size) again when re-run;
 a second run continues where the first stopped. A replay is the one member of its group while
 it runs: a second replay with the same group, or a group a consumer uses, is refused (exit 1);
 so is a second replay into a topic another replay publishes to, whatever its group (each replay
@@ -538,15 +571,25 @@ func (c *dlqReplayCmd) status(ctx context.Context, s *dlqtools.Scanner, group st
 	for _, p := range st.Partitions {
 		position[p.Partition] = max(p.Committed, p.Start)
 	}
-	type split struct{ behind, ahead int }
+	journal, err := s.ReadJournal(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	type split struct{ behind, ahead, replayed int }
 	byReason := map[string]*split{}
+	var sum dlqtools.Summary
+	sum.Journal = journal
 	if _, err := s.Inspect(ctx, dlqtools.Filter{}, 0, func(e dlqtools.Entry) error {
+		sum.Add(e)
 		reason := orNone(e.Reason)
 		if e.Foreign {
 			reason = "(not a dead letter)"
 		}
 		if byReason[reason] == nil {
 			byReason[reason] = &split{}
+		}
+		if _, ok := journal.Lookup(e.Partition, e.Offset); ok {
+			byReason[reason].replayed++
 		}
 		if e.Offset < position[e.Partition] {
 			byReason[reason].behind++
@@ -569,17 +612,26 @@ func (c *dlqReplayCmd) status(ctx context.Context, s *dlqtools.Scanner, group st
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "REASON\tBEHIND THE CURSOR\tAHEAD")
+	fmt.Fprintln(tw, "REASON\tBEHIND THE CURSOR\tAHEAD\tREPLAYED (ANY GROUP, PER THE JOURNAL)")
 	reasons := make([]string, 0, len(byReason))
 	for r := range byReason {
 		reasons = append(reasons, r)
 	}
 	slices.Sort(reasons)
 	for _, r := range reasons {
-		fmt.Fprintf(tw, "%s\t%d\t%d\n", r, byReason[r].behind, byReason[r].ahead)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", r, byReason[r].behind, byReason[r].ahead, byReason[r].replayed)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "behind the cursor: replayed or skipped by earlier runs of this group (the next run does not see them); ahead: the next run reads them.\n"+
+	fmt.Fprintf(w, "replay journal %s: %d dead letters replayed, %d never replayed", dlqtools.JournalTopic(s.Topic()), sum.Replayed, sum.NeverReplayed())
+	for i, r := range sum.Destinations() {
+		sep := "; "
+		if i > 0 {
+			sep = ", "
+		}
+		fmt.Fprintf(w, "%s%d to %s (last %s)", sep, r.Count, r.Topic, fmtTime(r.Last))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "behind the cursor: replayed or skipped by earlier runs of this group (the next run does not see them); ahead: the next run reads them; replayed: published by some replay, per the journal.\n"+
 		"rewind: profile-ingest offsets reset --group %s --topic %s --to-time 2026-01-02T15:04:05Z|--to-earliest --execute\n", group, s.Topic())
 	return nil
 }

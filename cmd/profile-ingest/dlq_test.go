@@ -116,6 +116,9 @@ func TestReplayAcceptsTheLegacyInvalidOptionsReason(t *testing.T) {
 
 func TestWriteSummary(t *testing.T) {
 	var s dlqtools.Summary
+	// The journal names the dead letter at partition 0 offset 0 replayed; the u-3 ones are on partition 1.
+	s.Journal = dlqtools.NewJournal(dlqtools.JournalRecord{Topic: "profiles.dlq", Partition: 0, Replayed: map[string][]int64{"profiles": {0}},
+		At: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)})
 	add := func(n int, e dlqtools.Entry) {
 		for range n {
 			s.Add(e)
@@ -125,16 +128,20 @@ func TestWriteSummary(t *testing.T) {
 	add(2, dlqtools.Entry{Key: []byte("u-1"), Error: `operations[0].add_email: "a b@x" is not a valid email`, Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
 	add(1, dlqtools.Entry{Key: []byte("u-2"), Error: `operations[0].add_email: "c@" is not a valid email`, Reason: "rejected", Status: 400, Origin: dlq.Origin{Topic: "profiles"}, FirstFailure: at, LastFailure: at.Add(time.Minute)})
 	add(1, dlqtools.Entry{Key: []byte("u-2"), Error: "503", Reason: "retries_exhausted", Status: 503, Origin: dlq.Origin{Topic: "profiles"}, ReplayCount: 1, LastFailure: at.Add(time.Hour)})
-	add(2, dlqtools.Entry{Key: []byte("u-3"), Error: "invalid character", Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
+	add(2, dlqtools.Entry{Partition: 1, Key: []byte("u-3"), Error: "invalid character", Reason: "invalid_json", Origin: dlq.Origin{Topic: "legacy"}, LastFailure: at.Add(2 * time.Minute)})
 	var out bytes.Buffer
 	writeSummary(&out, "profiles.dlq", &s, dlqtools.ScanStats{Read: 9})
 	want := `profiles.dlq: 6 dead letters match (of 9 read)
 oldest failure 2026-03-01T10:00:00.000Z, newest 2026-03-01T11:00:00.000Z
+never replayed 2, replayed by dlq replay 4 (per the replay journal profiles.dlq.replays)
 
-REASON             STATUS  COUNT
-rejected           400     3
-invalid_json       0       2
-retries_exhausted  503     1
+REPLAYED TO  COUNT  LAST REPLAY
+profiles     4      2026-03-01T12:00:00.000Z
+
+REASON             STATUS  COUNT  NEVER REPLAYED
+rejected           400     3      0
+invalid_json       0       2      2
+retries_exhausted  503     1      0
 
 ORIGIN TOPIC  COUNT
 profiles      4

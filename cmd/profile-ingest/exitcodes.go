@@ -17,7 +17,7 @@ const exitTable = `Exit status (the same table for every command):
   2  bad flags, configuration or input file (missing or unreadable): refused before anything was done
   3  explain, publish: at least one input line was refused
   4  run: the shutdown drain ran out of time; unresolved records were not committed and will be sent again
-130  dlq replay, publish: interrupted (Ctrl-C, SIGTERM) before the end; it says how far it got and how to resume
+130  dlq replay, dlq purge, publish: interrupted (Ctrl-C, SIGTERM) before the end; it says how far it got and how to resume
 `
 
 // printHelp is kong's help followed by the exit-code table.

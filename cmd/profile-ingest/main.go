@@ -19,14 +19,14 @@ const (
 	exitUsage        = 2   // bad flags or configuration
 	exitRejected     = 3   // explain, publish: at least one input line was refused
 	exitDrainTimeout = 4   // run: the shutdown drain ran out of time; unresolved records will be redelivered
-	exitInterrupted  = 130 // dlq replay, publish: stopped by a signal before the end; it says how to resume
+	exitInterrupted  = 130 // dlq replay, dlq purge, publish: stopped by a signal before the end; it says how to resume
 )
 
 type cli struct {
 	Run     runCmd     `cmd:"" help:"Consume profile mutations from Kafka and deliver them to SuprSend."`
 	Explain explainCmd `cmd:"" help:"Print the identity event each message (one JSON per line, from files or stdin) becomes, or why it is rejected; sends nothing. Exit status 3 if any is rejected."`
 	Publish publishCmd `cmd:"" help:"Publish mutation messages from files to a topic, keyed by distinct_id (replaying history)."`
-	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect and replay the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; dead letters are never deleted."`
+	DLQ     dlqCmd     `cmd:"" name:"dlq" help:"Inspect, replay and purge the dead-letter topic. There is no separate drain: a replay without filters drains it, moving only its group's cursor; only purge deletes dead letters."`
 	Config  configCmd  `cmd:"" help:"Check a configuration offline: config check --config F."`
 	Status  statusCmd  `cmd:"" help:"A consumer group's members, committed offsets, end offsets and lag (records and time), read from the brokers without a running worker."`
 	Offsets offsetsCmd `cmd:"" help:"Move a stopped consumer group's committed offsets: offsets reset (dry run unless --execute)."`

@@ -1,12 +1,10 @@
 package tools
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -469,55 +467,4 @@ func (s *Scanner) Inspect(ctx context.Context, f Filter, limit int, each func(En
 		}
 	}
 	return st, nil
-}
-
-// Summary tallies dead letters for a human: by reason and status, by origin topic, by replay
-// count, and the span of failure times. The zero Summary is empty and ready. A Summary is
-// owned by one goroutine.
-type Summary struct {
-	Total         int
-	ByReason      map[ReasonStatus]int
-	ByOrigin      map[string]int
-	ByReplayCount map[int]int
-	ByKey         map[string]int // by record key (distinct_id): one entry per key on the topic
-	ByError       map[string]int // by error text with quoted values elided (ErrorShape)
-	OldestFailure time.Time      // the earliest first failure (else last failure, else record time)
-	NewestFailure time.Time      // the latest FailedAt
-}
-
-var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-
-// ErrorShape is an error text with its quoted values elided, so that errors of one kind count
-// together: operations[0].add_email: "a b@x" is not a valid email → operations[0].add_email: "…"
-// is not a valid email.
-func ErrorShape(text string) string { return quoted.ReplaceAllString(text, `"…"`) }
-
-// ReasonStatus is a reason with the API's last HTTP status (0: none).
-type ReasonStatus struct {
-	Reason string
-	Status int
-}
-
-// Add counts e.
-func (s *Summary) Add(e Entry) {
-	if s.ByReason == nil {
-		s.ByReason, s.ByOrigin, s.ByReplayCount = map[ReasonStatus]int{}, map[string]int{}, map[int]int{}
-		s.ByKey, s.ByError = map[string]int{}, map[string]int{}
-	}
-	if e.Foreign {
-		return // not a dead letter: ScanStats.NotDeadLetters counts it
-	}
-	s.Total++
-	s.ByReason[ReasonStatus{e.Reason, e.Status}]++
-	s.ByOrigin[e.Origin.Topic]++
-	s.ByReplayCount[e.ReplayCount]++
-	s.ByKey[string(e.Key)]++
-	s.ByError[ErrorShape(e.Error)]++
-	oldest := cmp.Or(e.FirstFailure, e.FailedAt())
-	if s.OldestFailure.IsZero() || oldest.Before(s.OldestFailure) {
-		s.OldestFailure = oldest
-	}
-	if newest := e.FailedAt(); newest.After(s.NewestFailure) {
-		s.NewestFailure = newest
-	}
 }

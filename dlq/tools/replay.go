@@ -234,6 +234,9 @@ func (r *Replayer) Run(ctx context.Context, f Filter) (*ReplayReport, error) {
 			return rep, err
 		}
 		defer release()
+		if err := r.s.ensureJournal(ctx); err != nil {
+			return rep, err
+		}
 	}
 	committed, err := r.committed(ctx, spans)
 	if err != nil {
@@ -402,6 +405,16 @@ func (r *Replayer) flush(ctx context.Context, rep *ReplayReport, partition int, 
 					len(b.msgs), r.s.topic, partition, b.next, err)
 			}
 		}
+		// The journal record is written after the publish and before the commit (journal.go).
+		if jm, ok := r.journalMessage(partition, b, time.Now()); ok {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.WriteTimeout)
+			err := r.w.WriteMessages(wctx, jm)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("dlq: replay: %d records from %s/%d were published, but the replay journal %s did not take their record (nothing committed for them: the next run publishes them again): %w",
+					len(b.msgs), r.s.topic, partition, JournalTopic(r.s.topic), err)
+			}
+		}
 		if err := r.commitOne(ctx, partition, b.next); err != nil {
 			return fmt.Errorf("%w (the %d records just published will be published again by the next run)", err, len(b.msgs))
 		}
@@ -491,6 +504,10 @@ func (r *Replayer) claim(ctx context.Context) (release func(), err error) {
 	return func() { r.gen = nil; leave() }, nil
 }
 
+// ReplayClientID begins the client id of every group member a replay is: its own group's and
+// each lock group's. The rest is the replay's group.
+const ReplayClientID = "profile-ingest-replay:"
+
 // LockGroup is the consumer group a replay joins, alone, for each topic it publishes to, so that
 // two replays into one topic under different groups (which would publish the same dead letters
 // twice) are refused while one runs.
@@ -526,7 +543,7 @@ func (r *Replayer) joinAlone(ctx context.Context, group string, busy func(who st
 		return nil, nil, err
 	}
 	dialer := *r.s.dialer
-	dialer.ClientID = "profile-ingest-replay:" + r.cfg.Group
+	dialer.ClientID = ReplayClientID + r.cfg.Group
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: group, Brokers: r.s.brokers, Dialer: &dialer, Topics: []string{r.s.topic},
 		// A replay killed without leaving shows as a member this long.

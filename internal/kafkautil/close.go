@@ -1,6 +1,7 @@
 // Package kafkautil holds the few kafka-go workarounds the worker and the dead-letter tools
 // share, and the rule that tells a cluster not reachable yet (waited for) from one that refuses
-// (Transient, UntilReachable). Its functions are safe for concurrent use.
+// (Transient, UntilReachable). Its functions are safe for concurrent use. DeleteRecords, which
+// kafka-go lacks, is built on kafka-go's protocol layer (deleterecords.go).
 package kafkautil
 
 import (

@@ -135,3 +135,23 @@ func BenchmarkValidReference(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckJSON measures the validating pass alone (checkJSONIndex), the floor of Decode.
+func BenchmarkCheckJSON(b *testing.B) {
+	for _, bc := range []struct{ name, msg string }{
+		{"small", smallMessage}, {"large", largeMessage()}, {"huge_too_large", hugeMessage()},
+	} {
+		value := []byte(bc.msg)
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(value)))
+			var ix valueIndex
+			cpu := startCPU()
+			for b.Loop() {
+				if e := checkJSONIndex(value, &ix); e != nil {
+					b.Fatal(e)
+				}
+			}
+			cpu.report(b, len(value))
+		})
+	}
+}

@@ -1,7 +1,9 @@
 package profile
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -227,4 +229,50 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestV1OpSpec keeps the switch of v1OpSpec and the list of operations in step.
+func TestV1OpSpec(t *testing.T) {
+	for i := range v1OpList {
+		if got := v1OpSpec([]byte(v1OpList[i].name)); got != &v1OpList[i] {
+			t.Errorf("v1OpSpec(%q) = %v, want entry %d", v1OpList[i].name, got, i)
+		}
+	}
+	if got := v1OpSpec([]byte("sett")); got != nil {
+		t.Errorf("v1OpSpec(sett) = %v, want nil", got)
+	}
+}
+
+// TestNotPlain8 checks the 8-byte test against the byte table: every pair of bytes in every
+// pair of positions, the first byte that is not plain found.
+func TestNotPlain8(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			for c2 := range 256 {
+				b := []byte("abcdefgh")
+				b[pos], b[7-pos] = byte(c2), byte(c)
+				x := binary.LittleEndian.Uint64(b)
+				want := 8
+				for k := range 8 {
+					if !strPlain[b[k]] {
+						want = k
+						break
+					}
+				}
+				got := 8
+				if m := notPlain8(x); m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("notPlain8(%q) finds byte %d, want %d", b, got, want)
+				}
+			}
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			x := binary.LittleEndian.Uint64(b)
+			if got := load64(string(b), 0); got != x {
+				t.Fatalf("load64(%q) = %#x, want %#x", b, got, x)
+			}
+		}
+	}
 }

@@ -6,9 +6,12 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestDecodeEvent(t *testing.T) {
@@ -103,6 +106,14 @@ func TestInsertIDIsDeterministic(t *testing.T) {
 	o := Origin{Topic: "profiles", Partition: 3, Offset: 42}
 	if got, want := InsertIDFor(o), "1c34d336-6e57-5930-940a-1f86b284606d"; got != want {
 		t.Errorf("InsertIDFor(profiles/3/42) = %s, want %s", got, want)
+	}
+	// InsertIDFor is uuid.NewSHA1 of "<topic>/<partition>/<offset>", also for long topics.
+	for _, o := range []Origin{{Topic: "t", Partition: 0, Offset: 0}, {Topic: "profiles", Partition: 1023, Offset: 1<<63 - 1},
+		{Topic: strings.Repeat("topic.", 41) + "x", Partition: 7, Offset: -1}, {Topic: "π/ü", Partition: -1, Offset: 9}} {
+		name := o.Topic + "/" + strconv.Itoa(o.Partition) + "/" + strconv.FormatInt(o.Offset, 10)
+		if got, want := InsertIDFor(o), uuid.NewSHA1(InsertIDNamespace, []byte(name)).String(); got != want {
+			t.Errorf("InsertIDFor(%s) = %s, uuid.NewSHA1 gives %s", name, got, want)
+		}
 	}
 	msg := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}]}`)
 	a, _ := decodeWith(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)

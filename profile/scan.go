@@ -92,6 +92,26 @@ func newObjIter(data []byte, ix *valueIndex, start int) objIter {
 
 // next returns the raw key (with quotes) and the value's span, or ok=false at the end.
 func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
+	d, i := it.data, it.pos
+	if it.ix.spaced {
+		return it.nextSpaced()
+	}
+	// Compact: no white space between the tokens.
+	if d[i] == ',' {
+		i++
+	}
+	if d[i] == '}' {
+		it.pos = i
+		return nil, 0, 0, false
+	}
+	ke := it.ix.endOf(i)
+	vs = ke + 1 // past ':'
+	ve = skipValue(d, it.ix, vs)
+	it.pos = ve
+	return d[i:ke], vs, ve, true
+}
+
+func (it *objIter) nextSpaced() (key []byte, vs, ve int, ok bool) {
 	d := it.data
 	i := skipWS(d, it.pos)
 	if d[i] == ',' {
@@ -123,10 +143,14 @@ func newArrIter(data []byte, ix *valueIndex, start int) arrIter {
 }
 
 func (it *arrIter) next() (vs, ve int, ok bool) {
-	d := it.data
-	i := skipWS(d, it.pos)
-	if d[i] == ',' {
-		i = skipWS(d, i+1)
+	d, i := it.data, it.pos
+	if it.ix.spaced {
+		i = skipWS(d, i)
+		if d[i] == ',' {
+			i = skipWS(d, i+1)
+		}
+	} else if d[i] == ',' {
+		i++
 	}
 	if d[i] == ']' {
 		it.pos = i

@@ -64,12 +64,22 @@ func (c *valueIndex) skipWS(data []byte, i int) int {
 // container it found, in amortised constant time; it searches the whole index when asked
 // about an earlier one.
 func (c *valueIndex) endOf(i int) int {
+	if k := c.next; k < len(c.start) && c.start[k] == i { // the usual case: the next value
+		c.next = k + 1
+		return c.end[k]
+	}
+	return c.seek(i)
+}
+
+// seek is endOf when i is not the next value: past values nested in one the walker skipped,
+// or back.
+func (c *valueIndex) seek(i int) int {
 	k := c.next
-	if k < len(c.start) && c.start[k] <= i {
+	if k < len(c.start) && c.start[k] < i {
 		for c.start[k] < i {
 			k++
 		}
-		c.next = k
+		c.next = k + 1
 		return c.end[k]
 	}
 	lo, hi := 0, len(c.start)

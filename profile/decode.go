@@ -380,9 +380,7 @@ func (d *decoder) eventOp(idx, vs, ve int) *Error {
 		if n > 0 {
 			d.buf = append(d.buf, ',')
 		}
-		d.buf = append(d.buf, '"')
-		d.buf = append(d.buf, ol.name...)
-		d.buf = append(d.buf, `":`...)
+		d.buf = append(d.buf, opHeads[kind][1:]...) // `"$set":`
 		var e *Error
 		if kind == opUnset {
 			e = d.unsetList(ol, mvs, mve, false)

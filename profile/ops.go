@@ -135,6 +135,17 @@ func eventOpKey(name []byte) (opKind, bool) {
 	return 0, false
 }
 
+// opHeads[k] is `{"<opKey(k)>":`, channelHeads[c] `"<channelKeys[c]>":`: one append each.
+var opHeads, channelHeads = func() (ops [opRemove + 1]string, chs [len(channelKeys)]string) {
+	for k := opAddChannel; k <= opRemove; k++ {
+		ops[k] = `{"` + opKey(k) + `":`
+	}
+	for c, key := range channelKeys {
+		chs[c] = `"` + key + `":`
+	}
+	return ops, chs
+}()
+
 func opKey(k opKind) string {
 	switch k {
 	case opSet, opLanguage, opTimezone:
@@ -186,9 +197,7 @@ func (d *decoder) v1Op(idx, vs, ve int) *Error {
 	l.name = spec.name
 	val := d.data[ovs:ove]
 
-	d.buf = append(d.buf, `{"`...)
-	d.buf = append(d.buf, opKey(spec.kind)...)
-	d.buf = append(d.buf, `":`...)
+	d.buf = append(d.buf, opHeads[spec.kind]...)
 	var err *Error
 	switch spec.kind {
 	case opAddChannel, opRemoveChannel:
@@ -270,9 +279,7 @@ func (d *decoder) v1Channel(l loc, ch channel, vs, ve int) *Error {
 // Errors of the value are reported at l, errors of the provider at pl.
 func (d *decoder) channelValue(l, pl loc, ch channel, vs, ve, pvs, pve int) *Error {
 	val := d.data[vs:ve]
-	d.buf = append(d.buf, '"')
-	d.buf = append(d.buf, channelKeys[ch]...)
-	d.buf = append(d.buf, `":`...)
+	d.buf = append(d.buf, channelHeads[ch]...)
 	switch ch {
 	case chEmail, chSMS, chWhatsApp, chAndroidPush, chIOSPush:
 		if val[0] != '"' {

@@ -45,6 +45,15 @@ func NewDecoder(opts Options) (*Decoder, error) {
 // "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and
 // does not keep value; its time is linear in len(value).
 func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
+	return dec.DecodeTo(nil, value, origin)
+}
+
+// DecodeTo is Decode that writes the event's body into buf's storage when it is large enough,
+// instead of allocating a new one: a caller that is done with an event's Body before it
+// decodes the next record (batcher.Batcher.Add copies it) can pass the last Body back as buf
+// and decode without allocating a body per record. buf's contents are overwritten; with a nil
+// buf, DecodeTo is Decode. Calls that run at the same time must not share a buf.
+func (dec *Decoder) DecodeTo(buf, value []byte, origin Origin) (Event, error) {
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
 	if e := checkJSONIndex(value, &d.ix); e != nil {
@@ -56,6 +65,11 @@ func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
 	if e != nil {
 		return Event{}, e
 	}
+	// ev.Body is d.buf, which goes back to the pool.
+	if cap(buf) < len(ev.Body) {
+		buf = make([]byte, len(ev.Body))
+	}
+	ev.Body = buf[:copy(buf[:cap(buf)], ev.Body)]
 	return ev, nil
 }
 
@@ -292,13 +306,11 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 		return Event{}, &Error{Reason: ReasonTooLarge, Msg: "the event is " + strconv.Itoa(size) +
 			" bytes as it would be sent, over the limit of " + strconv.Itoa(MaxEventBytes)}
 	}
-	body := make([]byte, len(b))
-	copy(body, b)
 	return Event{
 		DistinctID: string(distinctID),
 		InsertID:   insertID,
 		Time:       time.UnixMilli(ms).UTC(),
-		Body:       body,
+		Body:       b, // d.buf: DecodeTo copies it out
 	}, nil
 }
 

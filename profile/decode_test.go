@@ -287,3 +287,67 @@ func TestNotPlain8(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeTo checks that DecodeTo gives Decode's event, in the storage of the buffer passed
+// when it is large enough, without allocating a body.
+func TestDecodeTo(t *testing.T) {
+	dec, err := NewDecoder(testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}
+	msg := []byte(smallMessage)
+	want, err := dec.Decode(msg, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	for _, b := range [][]byte{nil, buf, buf[:10], make([]byte, 0, 8)} {
+		got, err := dec.DecodeTo(b, msg, origin)
+		if err != nil || string(got.Body) != string(want.Body) || got.DistinctID != want.DistinctID || got.InsertID != want.InsertID {
+			t.Fatalf("DecodeTo(cap %d) = %s, %v; Decode gives %s", cap(b), got.Body, err, want.Body)
+		}
+		if shared := cap(b) >= len(want.Body) && &got.Body[0] == &b[:1][0]; shared != (cap(b) >= len(want.Body)) {
+			t.Errorf("DecodeTo(cap %d): body in the buffer's storage = %v", cap(b), shared)
+		}
+	}
+	if _, err := dec.DecodeTo(buf, []byte(`{"distinct_id":1}`), origin); err == nil {
+		t.Fatal("no error for a bad message")
+	}
+	allocs := func(f func()) float64 { return testing.AllocsPerRun(100, f) }
+	decode := allocs(func() { _, _ = dec.Decode(msg, origin) })
+	into := allocs(func() { _, _ = dec.DecodeTo(buf, msg, origin) })
+	if into != decode-1 {
+		t.Errorf("DecodeTo allocates %v times, Decode %v: want one less (the body)", into, decode)
+	}
+}
+
+// TestTooLargeCountsEveryOperation: past MaxEventBytes the output is no longer kept, but the
+// size in the error is the whole event's, and a later bad operation is still reported.
+func TestTooLargeCountsEveryOperation(t *testing.T) {
+	value := strings.Repeat("v", 500)
+	op := `{"set":{"k":"` + value + `"}}`
+	out := len(`{"$set":{"k":"` + value + `"}}`) // each operation's element in the event
+	msg := func(ops ...string) []byte {
+		return []byte(`{"distinct_id":"u","event_id":"e","operations":[` + strings.Join(ops, ",") + `]}`)
+	}
+	one, err := decodeWith(msg(op), Origin{}, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 200 // about 100 KB of event
+	ops := make([]string, k)
+	for i := range ops {
+		ops[i] = op
+	}
+	want := len(one.Body) + (k-1)*(out+1)
+	_, err = decodeWith(msg(ops...), Origin{}, testOpts)
+	if got := errString(err); got != "the event is "+strconv.Itoa(want)+" bytes as it would be sent, over the limit of 10240" {
+		t.Errorf("got %q, want the size %d", got, want)
+	}
+	ops[k-1] = `{"add_email":"not an email"}`
+	_, err = decodeWith(msg(ops...), Origin{}, testOpts)
+	if got := errString(err); got != `operations[199].add_email: "not an email" is not a valid email` {
+		t.Errorf("a bad operation past the limit: got %q", got)
+	}
+}

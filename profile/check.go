@@ -16,6 +16,12 @@ import (
 
 const maxDepth = 1000
 
+// maxStringDepth: the index records the strings in at most this many containers. The walkers
+// look into a message 5 deep ($user_operations[i].$append.$webpush's keys); deeper values are
+// copied whole, and recording their strings would cost more than it saves. endOf scans a
+// string that was not recorded.
+const maxStringDepth = 5
+
 type syntaxErr struct {
 	pos int
 	msg string
@@ -29,9 +35,10 @@ var strPlain = func() (t [256]bool) {
 	return t
 }()
 
-// valueIndex records the strings (keys too), objects and arrays of one JSON text in the order
-// they open (so by increasing start offset): start[k] is the offset of a '"', '{' or '[',
-// end[k] the offset just past its closing quote or bracket.
+// valueIndex records the objects and arrays of one JSON text, and its strings (keys too) in at
+// most maxStringDepth containers, in the order they open (so by increasing start offset):
+// start[k] is the offset of a '"', '{' or '[', end[k] the offset just past its closing quote
+// or bracket.
 // spaced says whether white space was seen between the tokens inside a container; without it,
 // a value is already compact.
 type valueIndex struct {
@@ -59,39 +66,44 @@ func (c *valueIndex) skipWS(data []byte, i int) int {
 	return j
 }
 
-// endOf returns the offset just past the container that opens at i, which must be recorded.
-// The walkers visit valueIndex in the order they open, so endOf looks forward from the last
-// container it found, in amortised constant time; it searches the whole index when asked
-// about an earlier one.
-func (c *valueIndex) endOf(i int) int {
+// endOf returns the offset just past the string or container that opens at i in data, the
+// text c indexes. The walkers visit values in the order they open, so endOf looks forward from
+// the last value it found, in amortised constant time; it searches the whole index when asked
+// about an earlier one, and scans a string it does not hold.
+func (c *valueIndex) endOf(data []byte, i int) int {
 	if k := c.next; k < len(c.start) && c.start[k] == i { // the usual case: the next value
 		c.next = k + 1
 		return c.end[k]
 	}
-	return c.seek(i)
+	return c.seek(data, i)
 }
 
 // seek is endOf when i is not the next value: past values nested in one the walker skipped,
-// or back.
-func (c *valueIndex) seek(i int) int {
+// back, or a string that is not recorded.
+func (c *valueIndex) seek(data []byte, i int) int {
 	k := c.next
 	if k < len(c.start) && c.start[k] < i {
-		for c.start[k] < i {
+		for k < len(c.start) && c.start[k] < i {
 			k++
 		}
+	} else {
+		lo, hi := 0, len(c.start)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if c.start[m] < i {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		k = lo
+	}
+	c.next = k
+	if k < len(c.start) && c.start[k] == i {
 		c.next = k + 1
 		return c.end[k]
 	}
-	lo, hi := 0, len(c.start)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if c.start[m] < i {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return c.end[lo]
+	return skipString(data, i) // containers are all recorded: a deep string
 }
 
 func checkJSON(data []byte) *Error { return checkJSONIndex(data, nil) }
@@ -141,7 +153,9 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 			if i, e = checkString(data, i); e != nil {
 				return e
 			}
-			c.start, c.end = append(c.start, start), append(c.end, i)
+			if len(open) <= maxStringDepth {
+				c.start, c.end = append(c.start, start), append(c.end, i)
+			}
 		case '{', '[':
 			if len(open) >= maxDepth {
 				return &syntaxErr{i, "nested deeper than " + strconv.Itoa(maxDepth)}
@@ -156,7 +170,7 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 				break
 			}
 			if ch == '{' {
-				if i, e = c.checkKey(data, i); e != nil {
+				if i, e = c.checkKey(data, i, len(open) <= maxStringDepth); e != nil {
 					return e
 				}
 			}
@@ -195,7 +209,7 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 			if i < len(data) && data[i] == ',' {
 				i = c.skipWS(data, i+1)
 				if end == '}' {
-					if i, e = c.checkKey(data, i); e != nil {
+					if i, e = c.checkKey(data, i, len(open) <= maxStringDepth); e != nil {
 						return e
 					}
 				}
@@ -212,9 +226,9 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 	}
 }
 
-// checkKey checks an object's key at i and the ':' after it, and returns the offset of the
-// value.
-func (c *valueIndex) checkKey(data []byte, i int) (int, *syntaxErr) {
+// checkKey checks an object's key at i and the ':' after it, records the key when record is
+// set, and returns the offset of the value.
+func (c *valueIndex) checkKey(data []byte, i int, record bool) (int, *syntaxErr) {
 	if i >= len(data) || data[i] != '"' {
 		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a key string"}
 	}
@@ -223,7 +237,9 @@ func (c *valueIndex) checkKey(data []byte, i int) (int, *syntaxErr) {
 	if e != nil {
 		return i, e
 	}
-	c.start, c.end = append(c.start, start), append(c.end, i)
+	if record {
+		c.start, c.end = append(c.start, start), append(c.end, i)
+	}
 	if i = c.skipWS(data, i); i >= len(data) || data[i] != ':' {
 		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ':'"}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,19 +69,24 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// checkIndex checks the index of a valid text against a plain scan: every string, '{' and '['
-// is recorded, in order, with the offset just past its closing quote or bracket.
+// checkIndex checks the index of a valid text against a plain scan: every '{' and '[', and
+// every string in at most maxStringDepth containers, is recorded in order with the offset just
+// past its closing quote or bracket; endOf finds the end of every string and container, asked
+// in order and backwards.
 func checkIndex(t *testing.T, data []byte) {
 	var ix valueIndex
 	if checkJSONIndex(data, &ix) != nil {
 		return
 	}
-	var starts, open []int
+	var starts, open, all []int
 	ends := map[int]int{}
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '"':
-			starts = append(starts, i)
+			if len(open) <= maxStringDepth {
+				starts = append(starts, i)
+			}
+			all = append(all, i)
 			j := i + 1
 			for data[j] != '"' {
 				if data[j] == '\\' {
@@ -92,6 +98,7 @@ func checkIndex(t *testing.T, data []byte) {
 			i = j
 		case '{', '[':
 			starts = append(starts, i)
+			all = append(all, i)
 			open = append(open, i)
 		case '}', ']':
 			ends[open[len(open)-1]] = i + 1
@@ -119,8 +126,18 @@ func checkIndex(t *testing.T, data []byte) {
 		t.Fatalf("index has %d values, the text %d: %q", len(ix.start), len(starts), data)
 	}
 	for k, s := range starts {
-		if ix.start[k] != s || ix.end[k] != ends[s] || ix.endOf(s) != ends[s] {
-			t.Fatalf("value %d: index [%d, %d), endOf %d; the text [%d, %d): %q", k, ix.start[k], ix.end[k], ix.endOf(s), s, ends[s], data)
+		if ix.start[k] != s || ix.end[k] != ends[s] {
+			t.Fatalf("value %d: index [%d, %d); the text [%d, %d): %q", k, ix.start[k], ix.end[k], s, ends[s], data)
+		}
+	}
+	backward := slices.Clone(all)
+	slices.Reverse(backward)
+	for _, order := range [][]int{all, backward} {
+		ix.next = 0
+		for _, s := range order {
+			if got := ix.endOf(data, s); got != ends[s] {
+				t.Fatalf("endOf(%d) = %d, the text %d: %q", s, got, ends[s], data)
+			}
 		}
 	}
 }

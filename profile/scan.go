@@ -48,7 +48,7 @@ func skipString(data []byte, i int) int {
 func skipValue(data []byte, ix *valueIndex, i int) int {
 	switch data[i] {
 	case '"', '{', '[':
-		return ix.endOf(i)
+		return ix.endOf(data, i)
 	default: // number, true, false, null
 		for i < len(data) {
 			switch data[i] {
@@ -104,7 +104,7 @@ func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
 		it.pos = i
 		return nil, 0, 0, false
 	}
-	ke := it.ix.endOf(i)
+	ke := it.ix.endOf(d, i)
 	vs = ke + 1 // past ':'
 	ve = skipValue(d, it.ix, vs)
 	it.pos = ve
@@ -121,7 +121,7 @@ func (it *objIter) nextSpaced() (key []byte, vs, ve int, ok bool) {
 		it.pos = i
 		return nil, 0, 0, false
 	}
-	ke := it.ix.endOf(i)
+	ke := it.ix.endOf(d, i)
 	key = d[i:ke]
 	i = skipWS(d, ke)
 	i = skipWS(d, i+1) // past ':'

@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -349,5 +350,54 @@ func TestTooLargeCountsEveryOperation(t *testing.T) {
 	_, err = decodeWith(msg(ops...), Origin{}, testOpts)
 	if got := errString(err); got != `operations[199].add_email: "not an email" is not a valid email` {
 		t.Errorf("a bad operation past the limit: got %q", got)
+	}
+}
+
+// TestDecoderConcurrentUse decodes the vectors and the benchmark messages from several
+// goroutines at once, each with its own DecodeTo buffer, and expects what one goroutine gets:
+// the pooled scratch space is never shared between calls. Run with -race.
+func TestDecoderConcurrentUse(t *testing.T) {
+	dec, err := NewDecoder(testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := [][]byte{[]byte(smallMessage), []byte(largeMessage()), []byte(hugeMessage())}
+	for _, tc := range vectorCases {
+		msgs = append(msgs, []byte(tc.message))
+	}
+	for _, tc := range rejectCases {
+		msgs = append(msgs, []byte(tc.message))
+	}
+	origin := Origin{Topic: "t", Partition: 1, Offset: 2, Timestamp: time.UnixMilli(1700000000000)}
+	want := make([]string, len(msgs))
+	for i, m := range msgs {
+		ev, err := dec.Decode(m, origin)
+		want[i] = string(ev.Body) + errString(err)
+	}
+	const workers = 8
+	errs := make(chan string, workers)
+	for w := range workers {
+		go func() {
+			var buf []byte
+			for round := range 20 {
+				for k := range msgs {
+					i := (k + w + round) % len(msgs)
+					ev, err := dec.DecodeTo(buf, msgs[i], origin)
+					if got := string(ev.Body) + errString(err); got != want[i] {
+						errs <- fmt.Sprintf("worker %d, message %d: %.200s, alone: %.200s", w, i, got, want[i])
+						return
+					}
+					if err == nil {
+						buf = ev.Body
+					}
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range workers {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
 	}
 }

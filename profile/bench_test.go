@@ -89,6 +89,22 @@ func BenchmarkDecode(b *testing.B) {
 			}
 			cpu.report(b, len(value))
 		})
+		if bc.name == "huge_too_large" {
+			continue
+		}
+		// DecodeTo with the last body's storage, as a caller that copies the body out does.
+		b.Run(bc.name+"_reused", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(value)))
+			var buf []byte
+			cpu := startCPU()
+			for b.Loop() {
+				ev, err := dec.DecodeTo(buf, value, origin)
+				check(b, err)
+				buf = ev.Body
+			}
+			cpu.report(b, len(value))
+		})
 	}
 }
 
@@ -129,6 +145,26 @@ func BenchmarkValidReference(b *testing.B) {
 			for b.Loop() {
 				if !json.Valid(value) {
 					b.Fatal("invalid")
+				}
+			}
+			cpu.report(b, len(value))
+		})
+	}
+}
+
+// BenchmarkCheckJSON measures the validating pass alone (checkJSONIndex), the floor of Decode.
+func BenchmarkCheckJSON(b *testing.B) {
+	for _, bc := range []struct{ name, msg string }{
+		{"small", smallMessage}, {"large", largeMessage()}, {"huge_too_large", hugeMessage()},
+	} {
+		value := []byte(bc.msg)
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(value)))
+			var ix valueIndex
+			cpu := startCPU()
+			for b.Loop() {
+				if e := checkJSONIndex(value, &ix); e != nil {
+					b.Fatal(e)
 				}
 			}
 			cpu.report(b, len(value))

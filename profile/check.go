@@ -1,17 +1,26 @@
 package profile
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
 // checkJSON validates data in one pass: a single JSON value (RFC 8259) in valid UTF-8, nested
 // at most maxDepth deep. It is what lets the walkers in scan.go trust their input. Given an
-// index, it also records where each object and array ends, so that the walkers step over a
-// nested value in O(log n) instead of rescanning it: decoding stays linear in the input
-// however deep the values nest.
+// index, it also records where each string, object and array ends, so that the walkers step
+// over a value without rescanning it: decoding stays linear in the input however deep the
+// values nest, and a string is scanned once.
 
 const maxDepth = 1000
+
+// maxStringDepth: the index records the strings in at most this many containers. The walkers
+// look into a message 5 deep ($user_operations[i].$append.$webpush's keys); deeper values are
+// copied whole, and recording their strings would cost more than it saves. endOf scans a
+// string that was not recorded.
+const maxStringDepth = 5
 
 type syntaxErr struct {
 	pos int
@@ -26,62 +35,94 @@ var strPlain = func() (t [256]bool) {
 	return t
 }()
 
-// containers records the objects and arrays of one JSON text in the order they open (so by
-// increasing start offset): start[k] is the offset of a '{' or '[', end[k] the offset just past
-// its closing bracket.
+// valueIndex records the objects and arrays of one JSON text, and its strings (keys too) in at
+// most maxStringDepth containers, in the order they open (so by increasing start offset):
+// start[k] is the offset of a '"', '{' or '[', end[k] the offset just past its closing quote
+// or bracket.
 // spaced says whether white space was seen between the tokens inside a container; without it,
 // a value is already compact.
-type containers struct {
+type valueIndex struct {
 	start, end []int
+	open       []int // scratch of check
 	spaced     bool
+	next       int // where endOf starts looking: the walkers ask in increasing order
 }
 
-func (c *containers) reset() {
+func (c *valueIndex) reset() {
 	if c != nil {
-		c.start, c.end, c.spaced = c.start[:0], c.end[:0], false
+		c.start, c.end, c.spaced, c.next = c.start[:0], c.end[:0], false, 0
 	}
 }
 
-// skipWS is skipWS that records in c (when not nil) whether there was white space to skip.
-func (c *containers) skipWS(data []byte, i int) int {
+// skipWS is skipWS that records in c whether there was white space to skip.
+func (c *valueIndex) skipWS(data []byte, i int) int {
+	if i < len(data) && !isWS(data[i]) {
+		return i
+	}
 	j := skipWS(data, i)
-	if j != i && c != nil {
+	if j != i {
 		c.spaced = true
 	}
 	return j
 }
 
-// endOf returns the offset just past the container that opens at i, which must be recorded.
-func (c *containers) endOf(i int) int {
-	lo, hi := 0, len(c.start)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if c.start[m] < i {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// endOf returns the offset just past the string or container that opens at i in data, the
+// text c indexes. The walkers visit values in the order they open, so endOf looks forward from
+// the last value it found, in amortised constant time; it searches the whole index when asked
+// about an earlier one, and scans a string it does not hold.
+func (c *valueIndex) endOf(data []byte, i int) int {
+	if k := c.next; k < len(c.start) && c.start[k] == i { // the usual case: the next value
+		c.next = k + 1
+		return c.end[k]
 	}
-	return c.end[lo]
+	return c.seek(data, i)
+}
+
+// seek is endOf when i is not the next value: past values nested in one the walker skipped,
+// back, or a string that is not recorded.
+func (c *valueIndex) seek(data []byte, i int) int {
+	k := c.next
+	if k < len(c.start) && c.start[k] < i {
+		for k < len(c.start) && c.start[k] < i {
+			k++
+		}
+	} else {
+		lo, hi := 0, len(c.start)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if c.start[m] < i {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		k = lo
+	}
+	c.next = k
+	if k < len(c.start) && c.start[k] == i {
+		c.next = k + 1
+		return c.end[k]
+	}
+	return skipString(data, i) // containers are all recorded: a deep string
 }
 
 func checkJSON(data []byte) *Error { return checkJSONIndex(data, nil) }
 
-// checkJSONIndex is checkJSON that also fills ix (when not nil) with data's containers.
-func checkJSONIndex(data []byte, ix *containers) *Error {
-	ix.reset()
-	i := skipWS(data, 0)
-	i, e := checkValue(data, i, 0, ix)
-	if e == nil {
-		if i = skipWS(data, i); i < len(data) {
-			e = &syntaxErr{i, "unexpected " + charAt(data, i) + " after the top-level value"}
-		}
+// checkJSONIndex is checkJSON that also fills ix (when not nil) with data's strings and
+// containers.
+func checkJSONIndex(data []byte, ix *valueIndex) *Error {
+	if ix == nil {
+		ix = indexPool.Get().(*valueIndex)
+		defer indexPool.Put(ix)
 	}
-	if e != nil {
+	ix.reset()
+	if e := ix.check(data); e != nil {
 		return &Error{Reason: ReasonInvalidJSON, Msg: "invalid JSON at byte " + strconv.Itoa(e.pos) + ": " + e.msg}
 	}
 	return nil
 }
+
+var indexPool = sync.Pool{New: func() any { return new(valueIndex) }}
 
 func charAt(data []byte, i int) string {
 	if i >= len(data) {
@@ -94,87 +135,128 @@ func charAt(data []byte, i int) string {
 	return "character " + strconv.QuoteRune(r)
 }
 
-func checkValue(data []byte, i, depth int, ix *containers) (int, *syntaxErr) {
-	if i >= len(data) {
-		return i, &syntaxErr{i, "unexpected end of input, expecting a value"}
-	}
-	switch c := data[i]; c {
-	case '"':
-		return checkString(data, i)
-	case '{', '[':
-		if depth >= maxDepth {
-			return i, &syntaxErr{i, "nested deeper than " + strconv.Itoa(maxDepth)}
-		}
-		return checkContainer(data, i, depth+1, ix)
-	case 't':
-		return checkLiteral(data, i, "true")
-	case 'f':
-		return checkLiteral(data, i, "false")
-	case 'n':
-		return checkLiteral(data, i, "null")
-	default:
-		if c == '-' || c >= '0' && c <= '9' {
-			return checkNumber(data, i)
-		}
-		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a value"}
-	}
-}
-
-func checkContainer(data []byte, i, depth int, ix *containers) (int, *syntaxErr) {
-	if ix == nil {
-		return checkMembers(data, i, depth, nil)
-	}
-	k := len(ix.start)
-	ix.start = append(ix.start, i)
-	ix.end = append(ix.end, 0)
-	end, e := checkMembers(data, i, depth, ix)
-	ix.end[k] = end
-	return end, e
-}
-
-// checkMembers checks the members of the object or array that opens at i.
-func checkMembers(data []byte, i, depth int, ix *containers) (int, *syntaxErr) {
-	obj := data[i] == '{'
-	end := byte(']')
-	if obj {
-		end = '}'
-	}
-	i = ix.skipWS(data, i+1)
-	if i < len(data) && data[i] == end {
-		return i + 1, nil
-	}
+// check validates data and records its values in c, in one loop over the tokens: the open
+// containers are a stack (c.open, indexes into c.start), not a recursion.
+func (c *valueIndex) check(data []byte) *syntaxErr {
+	var e *syntaxErr
+	i := skipWS(data, 0)
+	open := c.open[:0]
+	defer func() { c.open = open[:0] }()
+	// Each turn reads one value at i, then what follows it up to the next value.
 	for {
-		var e *syntaxErr
-		if obj {
-			if i >= len(data) || data[i] != '"' {
-				return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a key string"}
-			}
+		if i >= len(data) {
+			return &syntaxErr{i, "unexpected end of input, expecting a value"}
+		}
+		switch ch := data[i]; ch {
+		case '"':
+			start := i
 			if i, e = checkString(data, i); e != nil {
-				return i, e
+				return e
 			}
-			if i = ix.skipWS(data, i); i >= len(data) || data[i] != ':' {
-				return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ':'"}
+			if len(open) <= maxStringDepth {
+				c.start, c.end = append(c.start, start), append(c.end, i)
 			}
-			i = ix.skipWS(data, i+1)
-		}
-		if i, e = checkValue(data, i, depth, ix); e != nil {
-			return i, e
-		}
-		i = ix.skipWS(data, i)
-		if i < len(data) && data[i] == ',' {
-			i = ix.skipWS(data, i+1)
+		case '{', '[':
+			if len(open) >= maxDepth {
+				return &syntaxErr{i, "nested deeper than " + strconv.Itoa(maxDepth)}
+			}
+			open = append(open, len(c.start))
+			c.start, c.end = append(c.start, i), append(c.end, 0)
+			i = c.skipWS(data, i+1)
+			if i < len(data) && data[i] == ch+2 { // '}' or ']': empty
+				i++
+				c.end[open[len(open)-1]] = i
+				open = open[:len(open)-1]
+				break
+			}
+			if ch == '{' {
+				if i, e = c.checkKey(data, i, len(open) <= maxStringDepth); e != nil {
+					return e
+				}
+			}
 			continue
+		case 't':
+			if i, e = checkLiteral(data, i, "true"); e != nil {
+				return e
+			}
+		case 'f':
+			if i, e = checkLiteral(data, i, "false"); e != nil {
+				return e
+			}
+		case 'n':
+			if i, e = checkLiteral(data, i, "null"); e != nil {
+				return e
+			}
+		default:
+			if ch != '-' && (ch < '0' || ch > '9') {
+				return &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a value"}
+			}
+			if i, e = checkNumber(data, i); e != nil {
+				return e
+			}
 		}
-		if i < len(data) && data[i] == end {
-			return i + 1, nil
+		// After a value: close the containers it ends, then a ',' leads to the next value.
+		for {
+			if len(open) == 0 {
+				if i = skipWS(data, i); i < len(data) {
+					return &syntaxErr{i, "unexpected " + charAt(data, i) + " after the top-level value"}
+				}
+				return nil
+			}
+			k := open[len(open)-1]
+			end := data[c.start[k]] + 2 // '}' or ']'
+			i = c.skipWS(data, i)
+			if i < len(data) && data[i] == ',' {
+				i = c.skipWS(data, i+1)
+				if end == '}' {
+					if i, e = c.checkKey(data, i, len(open) <= maxStringDepth); e != nil {
+						return e
+					}
+				}
+				break
+			}
+			if i < len(data) && data[i] == end {
+				i++
+				c.end[k] = i
+				open = open[:len(open)-1]
+				continue
+			}
+			return &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ',' or '" + string(end) + "'"}
 		}
-		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ',' or '" + string(end) + "'"}
 	}
+}
+
+// checkKey checks an object's key at i and the ':' after it, records the key when record is
+// set, and returns the offset of the value.
+func (c *valueIndex) checkKey(data []byte, i int, record bool) (int, *syntaxErr) {
+	if i >= len(data) || data[i] != '"' {
+		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a key string"}
+	}
+	start := i
+	i, e := checkString(data, i)
+	if e != nil {
+		return i, e
+	}
+	if record {
+		c.start, c.end = append(c.start, start), append(c.end, i)
+	}
+	if i = c.skipWS(data, i); i >= len(data) || data[i] != ':' {
+		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ':'"}
+	}
+	return c.skipWS(data, i+1), nil
 }
 
 func checkString(data []byte, i int) (int, *syntaxErr) {
 	i++
 	for i < len(data) {
+		if i+8 <= len(data) {
+			m := notPlain8(binary.LittleEndian.Uint64(data[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3 // to the first byte that is not plain
+		}
 		c := data[i]
 		if strPlain[c] {
 			i++
@@ -209,6 +291,23 @@ func checkString(data []byte, i int) (int, *syntaxErr) {
 		}
 	}
 	return i, &syntaxErr{i, "unexpected end of input in a string"}
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// notPlain8 tests the 8 bytes of x (read little-endian) at once for bytes that are not plain
+// in a string (strPlain: printable ASCII other than '"' and '\\'), so that strings are scanned
+// 8 bytes a step. It returns 0 when all are plain, else a mask whose lowest set bit is the top
+// bit of the first byte that is not. (The "has a zero byte" tricks of Bit Twiddling Hacks:
+// (v-lsb)&^v&msb marks the bytes of v that are 0, (x-n*lsb)&^x&msb those below n <= 128,
+// exactly up to the first one marked; a borrow can mark bytes after it.)
+func notPlain8(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (b-lsb)&^b | x) & msb
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

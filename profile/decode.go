@@ -10,13 +10,18 @@ import (
 // decoder holds the scratch space of one Decode call; decoders are pooled.
 type decoder struct {
 	data    []byte
-	ix      containers // data's objects and arrays, filled by checkJSONIndex
+	ix      valueIndex // data's strings, objects and arrays, filled by checkJSONIndex
 	buf     []byte
 	members []member
 }
 
+// bufCap is the capacity of a decoder's output buffer: an event up to MaxEventBytes and the
+// operation that takes it over the limit fit without growing it (decode drops the output of
+// operations past the limit and only counts its bytes).
+const bufCap = MaxEventBytes + 4096
+
 var decoderPool = sync.Pool{New: func() any {
-	return &decoder{buf: make([]byte, 0, 2048), members: make([]member, 0, 16)}
+	return &decoder{buf: make([]byte, 0, bufCap), members: make([]member, 0, 16)}
 }}
 
 // Decoder turns messages into identity events with Options checked once, by NewDecoder: a
@@ -40,6 +45,15 @@ func NewDecoder(opts Options) (*Decoder, error) {
 // "$user_operations"). The error, when not nil, is always a *Error. Decode never panics and
 // does not keep value; its time is linear in len(value).
 func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
+	return dec.DecodeTo(nil, value, origin)
+}
+
+// DecodeTo is Decode that writes the event's body into buf's storage when it is large enough,
+// instead of allocating a new one: a caller that is done with an event's Body before it
+// decodes the next record (batcher.Batcher.Add copies it) can pass the last Body back as buf
+// and decode without allocating a body per record. buf's contents are overwritten; with a nil
+// buf, DecodeTo is Decode. Calls that run at the same time must not share a buf.
+func (dec *Decoder) DecodeTo(buf, value []byte, origin Origin) (Event, error) {
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
 	if e := checkJSONIndex(value, &d.ix); e != nil {
@@ -51,17 +65,22 @@ func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
 	if e != nil {
 		return Event{}, e
 	}
+	// ev.Body is d.buf, which goes back to the pool.
+	if cap(buf) < len(ev.Body) {
+		buf = make([]byte, len(ev.Body))
+	}
+	ev.Body = buf[:copy(buf[:cap(buf)], ev.Body)]
 	return ev, nil
 }
 
 // release returns d to the pool, without scratch space that grew large.
 func (d *decoder) release() {
 	d.data = nil
-	if cap(d.buf) > 64<<10 {
-		d.buf = make([]byte, 0, 2048)
+	if cap(d.buf) > 4*bufCap {
+		d.buf = make([]byte, 0, bufCap)
 	}
-	if cap(d.ix.start) > 8<<10 {
-		d.ix = containers{}
+	if cap(d.ix.start) > 16<<10 {
+		d.ix = valueIndex{}
 	}
 	decoderPool.Put(d)
 }
@@ -81,10 +100,31 @@ const (
 	nFields
 )
 
-var topFields = map[string]int{
-	"distinct_id": fDistinctID, "operations": fOperations, "event_id": fEventID, "time": fTime,
-	"$schema": fSchema, "$insert_id": fInsertID, "$time": fEventTime, "env": fEnv,
-	"$user_operations": fUserOps, "properties": fProperties,
+// topField returns the field id of a top-level key, or -1.
+func topField(name []byte) int {
+	switch string(name) {
+	case "distinct_id":
+		return fDistinctID
+	case "operations":
+		return fOperations
+	case "event_id":
+		return fEventID
+	case "time":
+		return fTime
+	case "$schema":
+		return fSchema
+	case "$insert_id":
+		return fInsertID
+	case "$time":
+		return fEventTime
+	case "env":
+		return fEnv
+	case "$user_operations":
+		return fUserOps
+	case "properties":
+		return fProperties
+	}
+	return -1
 }
 
 var topFieldNames = [nFields]string{"distinct_id", "operations", "event_id", "time",
@@ -105,8 +145,8 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	it := newObjIter(data, &d.ix, start)
 	for k, vs, ve, ok := it.next(); ok; k, vs, ve, ok = it.next() {
 		name := unquote(k)
-		id, known := topFields[string(name)]
-		if !known {
+		id := topField(name)
+		if id < 0 {
 			return Event{}, messageErr("", "unknown field "+quote(name))
 		}
 		if f[id].vs >= 0 {
@@ -231,10 +271,18 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	b = appendString(b, distinctID)
 	b = append(b, `,"$user_operations":[`...)
 	d.buf = b
+	// Once the event is over MaxEventBytes it will be refused as too_large, unless an operation
+	// is refused first: the output of the operations past the limit is counted in dropped and
+	// cut from d.buf, so that its size stays bounded whatever the size of the message.
+	opsStart, dropped := len(b), 0
 	if !noOps {
 		ai := newArrIter(data, &d.ix, f[opsField].vs)
 		n := 0
 		for vs, ve, ok := ai.next(); ok; vs, ve, ok = ai.next() {
+			if len(d.buf) > MaxEventBytes {
+				dropped += len(d.buf) - opsStart
+				d.buf = d.buf[:opsStart]
+			}
 			if n > 0 {
 				d.buf = append(d.buf, ',')
 			}
@@ -254,17 +302,15 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	b = appendString(b, opts.UserAgent)
 	b = append(b, `}}`...)
 	d.buf = b
-	if len(b) > MaxEventBytes {
-		return Event{}, &Error{Reason: ReasonTooLarge, Msg: "the event is " + strconv.Itoa(len(b)) +
+	if size := len(b) + dropped; size > MaxEventBytes {
+		return Event{}, &Error{Reason: ReasonTooLarge, Msg: "the event is " + strconv.Itoa(size) +
 			" bytes as it would be sent, over the limit of " + strconv.Itoa(MaxEventBytes)}
 	}
-	body := make([]byte, len(b))
-	copy(body, b)
 	return Event{
 		DistinctID: string(distinctID),
 		InsertID:   insertID,
 		Time:       time.UnixMilli(ms).UTC(),
-		Body:       body,
+		Body:       b, // d.buf: DecodeTo copies it out
 	}, nil
 }
 
@@ -306,7 +352,7 @@ func carriedInsertID(id string) *Error {
 
 // checkProperties accepts the properties of an SDK-built event: an object whose only key is
 // $ss_sdk_version. This worker replaces its value with its own user agent.
-func checkProperties(data []byte, ix *containers, s span) *Error {
+func checkProperties(data []byte, ix *valueIndex, s span) *Error {
 	v := data[s.vs:s.ve]
 	if v[0] != '{' {
 		return messageErr("properties", "must be an object, got "+kindName(v))
@@ -333,7 +379,7 @@ func (d *decoder) eventOp(idx, vs, ve int) *Error {
 	it := newObjIter(d.data, &d.ix, vs)
 	for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
 		name := unquote(k)
-		kind, known := eventOpKeys[string(name)]
+		kind, known := eventOpKey(name)
 		if !known {
 			return l.err("unknown key " + quote(name) + " (an operation has $set, $set_once, $add, $append, $remove or $unset)")
 		}
@@ -346,9 +392,7 @@ func (d *decoder) eventOp(idx, vs, ve int) *Error {
 		if n > 0 {
 			d.buf = append(d.buf, ',')
 		}
-		d.buf = append(d.buf, '"')
-		d.buf = append(d.buf, ol.name...)
-		d.buf = append(d.buf, `":`...)
+		d.buf = append(d.buf, opHeads[kind][1:]...) // `"$set":`
 		var e *Error
 		if kind == opUnset {
 			e = d.unsetList(ol, mvs, mve, false)

@@ -1,12 +1,18 @@
 package profile
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestDecodeEvent(t *testing.T) {
@@ -101,6 +107,14 @@ func TestInsertIDIsDeterministic(t *testing.T) {
 	o := Origin{Topic: "profiles", Partition: 3, Offset: 42}
 	if got, want := InsertIDFor(o), "1c34d336-6e57-5930-940a-1f86b284606d"; got != want {
 		t.Errorf("InsertIDFor(profiles/3/42) = %s, want %s", got, want)
+	}
+	// InsertIDFor is uuid.NewSHA1 of "<topic>/<partition>/<offset>", also for long topics.
+	for _, o := range []Origin{{Topic: "t", Partition: 0, Offset: 0}, {Topic: "profiles", Partition: 1023, Offset: 1<<63 - 1},
+		{Topic: strings.Repeat("topic.", 41) + "x", Partition: 7, Offset: -1}, {Topic: "π/ü", Partition: -1, Offset: 9}} {
+		name := o.Topic + "/" + strconv.Itoa(o.Partition) + "/" + strconv.FormatInt(o.Offset, 10)
+		if got, want := InsertIDFor(o), uuid.NewSHA1(InsertIDNamespace, []byte(name)).String(); got != want {
+			t.Errorf("InsertIDFor(%s) = %s, uuid.NewSHA1 gives %s", name, got, want)
+		}
 	}
 	msg := []byte(`{"distinct_id":"u","operations":[{"increment":{"n":1}}]}`)
 	a, _ := decodeWith(msg, Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}, testOpts)
@@ -227,4 +241,166 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestV1OpSpec keeps the switch of v1OpSpec and the list of operations in step.
+func TestV1OpSpec(t *testing.T) {
+	for i := range v1OpList {
+		if got := v1OpSpec([]byte(v1OpList[i].name)); got != &v1OpList[i] {
+			t.Errorf("v1OpSpec(%q) = %v, want entry %d", v1OpList[i].name, got, i)
+		}
+	}
+	if got := v1OpSpec([]byte("sett")); got != nil {
+		t.Errorf("v1OpSpec(sett) = %v, want nil", got)
+	}
+}
+
+// TestNotPlain8 checks the 8-byte test against the byte table: every pair of bytes in every
+// pair of positions, the first byte that is not plain found.
+func TestNotPlain8(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			for c2 := range 256 {
+				b := []byte("abcdefgh")
+				b[pos], b[7-pos] = byte(c2), byte(c)
+				x := binary.LittleEndian.Uint64(b)
+				want := 8
+				for k := range 8 {
+					if !strPlain[b[k]] {
+						want = k
+						break
+					}
+				}
+				got := 8
+				if m := notPlain8(x); m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("notPlain8(%q) finds byte %d, want %d", b, got, want)
+				}
+			}
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			x := binary.LittleEndian.Uint64(b)
+			if got := load64(string(b), 0); got != x {
+				t.Fatalf("load64(%q) = %#x, want %#x", b, got, x)
+			}
+		}
+	}
+}
+
+// TestDecodeTo checks that DecodeTo gives Decode's event, in the storage of the buffer passed
+// when it is large enough, without allocating a body.
+func TestDecodeTo(t *testing.T) {
+	dec, err := NewDecoder(testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}
+	msg := []byte(smallMessage)
+	want, err := dec.Decode(msg, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 4096)
+	for _, b := range [][]byte{nil, buf, buf[:10], make([]byte, 0, 8)} {
+		got, err := dec.DecodeTo(b, msg, origin)
+		if err != nil || string(got.Body) != string(want.Body) || got.DistinctID != want.DistinctID || got.InsertID != want.InsertID {
+			t.Fatalf("DecodeTo(cap %d) = %s, %v; Decode gives %s", cap(b), got.Body, err, want.Body)
+		}
+		if shared := cap(b) >= len(want.Body) && &got.Body[0] == &b[:1][0]; shared != (cap(b) >= len(want.Body)) {
+			t.Errorf("DecodeTo(cap %d): body in the buffer's storage = %v", cap(b), shared)
+		}
+	}
+	if _, err := dec.DecodeTo(buf, []byte(`{"distinct_id":1}`), origin); err == nil {
+		t.Fatal("no error for a bad message")
+	}
+	if raceEnabled {
+		return
+	}
+	allocs := func(f func()) float64 { return testing.AllocsPerRun(100, f) }
+	decode := allocs(func() { _, _ = dec.Decode(msg, origin) })
+	into := allocs(func() { _, _ = dec.DecodeTo(buf, msg, origin) })
+	if into != decode-1 {
+		t.Errorf("DecodeTo allocates %v times, Decode %v: want one less (the body)", into, decode)
+	}
+}
+
+// TestTooLargeCountsEveryOperation: past MaxEventBytes the output is no longer kept, but the
+// size in the error is the whole event's, and a later bad operation is still reported.
+func TestTooLargeCountsEveryOperation(t *testing.T) {
+	value := strings.Repeat("v", 500)
+	op := `{"set":{"k":"` + value + `"}}`
+	out := len(`{"$set":{"k":"` + value + `"}}`) // each operation's element in the event
+	msg := func(ops ...string) []byte {
+		return []byte(`{"distinct_id":"u","event_id":"e","operations":[` + strings.Join(ops, ",") + `]}`)
+	}
+	one, err := decodeWith(msg(op), Origin{}, testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 200 // about 100 KB of event
+	ops := make([]string, k)
+	for i := range ops {
+		ops[i] = op
+	}
+	want := len(one.Body) + (k-1)*(out+1)
+	_, err = decodeWith(msg(ops...), Origin{}, testOpts)
+	if got := errString(err); got != "the event is "+strconv.Itoa(want)+" bytes as it would be sent, over the limit of 10240" {
+		t.Errorf("got %q, want the size %d", got, want)
+	}
+	ops[k-1] = `{"add_email":"not an email"}`
+	_, err = decodeWith(msg(ops...), Origin{}, testOpts)
+	if got := errString(err); got != `operations[199].add_email: "not an email" is not a valid email` {
+		t.Errorf("a bad operation past the limit: got %q", got)
+	}
+}
+
+// TestDecoderConcurrentUse decodes the vectors and the benchmark messages from several
+// goroutines at once, each with its own DecodeTo buffer, and expects what one goroutine gets:
+// the pooled scratch space is never shared between calls. Run with -race.
+func TestDecoderConcurrentUse(t *testing.T) {
+	dec, err := NewDecoder(testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := [][]byte{[]byte(smallMessage), []byte(largeMessage()), []byte(hugeMessage())}
+	for _, tc := range vectorCases {
+		msgs = append(msgs, []byte(tc.message))
+	}
+	for _, tc := range rejectCases {
+		msgs = append(msgs, []byte(tc.message))
+	}
+	origin := Origin{Topic: "t", Partition: 1, Offset: 2, Timestamp: time.UnixMilli(1700000000000)}
+	want := make([]string, len(msgs))
+	for i, m := range msgs {
+		ev, err := dec.Decode(m, origin)
+		want[i] = string(ev.Body) + errString(err)
+	}
+	const workers = 8
+	errs := make(chan string, workers)
+	for w := range workers {
+		go func() {
+			var buf []byte
+			for round := range 20 {
+				for k := range msgs {
+					i := (k + w + round) % len(msgs)
+					ev, err := dec.DecodeTo(buf, msgs[i], origin)
+					if got := string(ev.Body) + errString(err); got != want[i] {
+						errs <- fmt.Sprintf("worker %d, message %d: %.200s, alone: %.200s", w, i, got, want[i])
+						return
+					}
+					if err == nil {
+						buf = ev.Body
+					}
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range workers {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
 }

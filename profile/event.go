@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"strconv"
@@ -80,13 +81,29 @@ var InsertIDNamespace = uuid.MustParse("0013f0dc-3533-5c5a-942a-4c7f359e009c")
 
 // InsertIDFor returns the $insert_id of a message without an event_id read from o.
 func InsertIDFor(o Origin) string {
-	var b [128]byte
-	name := append(b[:0], o.Topic...)
-	name = append(name, '/')
-	name = strconv.AppendInt(name, int64(o.Partition), 10)
-	name = append(name, '/')
-	name = strconv.AppendInt(name, o.Offset, 10)
-	return uuid.NewSHA1(InsertIDNamespace, name).String()
+	// uuid.NewSHA1(InsertIDNamespace, name).String() without its allocations: SHA-1 of the
+	// namespace and the name, version 5, RFC 4122 variant, in the canonical form.
+	var b [16 + 128]byte
+	in := append(b[:0], InsertIDNamespace[:]...)
+	in = append(in, o.Topic...)
+	in = append(in, '/')
+	in = strconv.AppendInt(in, int64(o.Partition), 10)
+	in = append(in, '/')
+	in = strconv.AppendInt(in, o.Offset, 10)
+	sum := sha1.Sum(in)
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	var out [36]byte
+	j := 0
+	for i, c := range sum[:16] {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out[j] = '-'
+			j++
+		}
+		out[j], out[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
+		j += 2
+	}
+	return string(out[:])
 }
 
 // maxTimeMillis is 9999-12-31T23:59:59.999Z.

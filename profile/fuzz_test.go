@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,9 @@ func FuzzDecode(f *testing.F) {
 		if e := checkJSON(value); (e == nil) != (utf8.Valid(value) && json.Valid(value)) && !strings.Contains(errString(e), "nested deeper") {
 			t.Fatalf("checkJSON = %v, encoding/json disagrees on %q", e, value)
 		}
+		if got, want := errText(checkJSON(value)), errText(refCheckJSON(value)); got != want {
+			t.Fatalf("checkJSON = %q, the recursive reference %q on %q", got, want, value)
+		}
 		checkIndex(t, value)
 		ev, err := dec.Decode(value, origin)
 		if err != nil {
@@ -65,33 +69,82 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// checkIndex checks the container index of a valid text against a plain bracket scan: every
-// '{' and '[' outside strings is recorded, in order, with the offset just past its match.
+// checkIndex checks the index of a valid text against a plain scan: every '{' and '[', and
+// every string in at most maxStringDepth containers, is recorded in order with the offset just
+// past its closing quote or bracket; endOf finds the end of every string and container, asked
+// in order and backwards.
 func checkIndex(t *testing.T, data []byte) {
-	var ix containers
+	var ix valueIndex
 	if checkJSONIndex(data, &ix) != nil {
 		return
 	}
-	var starts, open []int
+	var starts, open, all []int
 	ends := map[int]int{}
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '"':
-			i = skipString(data, i) - 1
+			if len(open) <= maxStringDepth {
+				starts = append(starts, i)
+			}
+			all = append(all, i)
+			j := i + 1
+			for data[j] != '"' {
+				if data[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			ends[i] = j + 1
+			i = j
 		case '{', '[':
 			starts = append(starts, i)
+			all = append(all, i)
 			open = append(open, i)
 		case '}', ']':
 			ends[open[len(open)-1]] = i + 1
 			open = open[:len(open)-1]
 		}
 	}
-	if len(starts) != len(ix.start) {
-		t.Fatalf("index has %d containers, the text %d: %q", len(ix.start), len(starts), data)
-	}
-	for k, s := range starts {
-		if ix.start[k] != s || ix.end[k] != ends[s] || ix.endOf(s) != ends[s] {
-			t.Fatalf("container %d: index [%d, %d), endOf %d; the text [%d, %d): %q", k, ix.start[k], ix.end[k], ix.endOf(s), s, ends[s], data)
+	// spaced: white space between tokens, inside the top-level value.
+	spaced := false
+	inner := bytes.TrimFunc(data, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+	for i := 0; i < len(inner); i++ {
+		if inner[i] == '"' {
+			for i++; inner[i] != '"'; i++ {
+				if inner[i] == '\\' {
+					i++
+				}
+			}
+		} else if isWS(inner[i]) {
+			spaced = true
 		}
 	}
+	if ix.spaced != spaced {
+		t.Fatalf("index says spaced=%v, the text %v: %q", ix.spaced, spaced, data)
+	}
+	if len(starts) != len(ix.start) {
+		t.Fatalf("index has %d values, the text %d: %q", len(ix.start), len(starts), data)
+	}
+	for k, s := range starts {
+		if ix.start[k] != s || ix.end[k] != ends[s] {
+			t.Fatalf("value %d: index [%d, %d); the text [%d, %d): %q", k, ix.start[k], ix.end[k], s, ends[s], data)
+		}
+	}
+	backward := slices.Clone(all)
+	slices.Reverse(backward)
+	for _, order := range [][]int{all, backward} {
+		ix.next = 0
+		for _, s := range order {
+			if got := ix.endOf(data, s); got != ends[s] {
+				t.Fatalf("endOf(%d) = %d, the text %d: %q", s, got, ends[s], data)
+			}
+		}
+	}
+}
+
+func errText(e *Error) string {
+	if e == nil {
+		return ""
+	}
+	return e.Error()
 }

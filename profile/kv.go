@@ -12,7 +12,6 @@ func (d *decoder) kvObject(l loc, kind opKind, vs, ve int) *Error {
 		return l.err("must be an object of key to value, got " + kindName(val))
 	}
 	ms := d.members[:0]
-	defer func() { d.members = ms[:0] }()
 	var seen map[string]struct{}
 	it := newObjIter(d.data, &d.ix, vs)
 	for k, mvs, mve, ok := it.next(); ok; k, mvs, mve, ok = it.next() {
@@ -41,6 +40,7 @@ func (d *decoder) kvObject(l loc, kind opKind, vs, ve int) *Error {
 		}
 		ms = append(ms, member{key: key, vs: mvs, ve: mve})
 	}
+	d.members = ms[:0] // keep what append grew; kvObject does not nest
 	if len(ms) == 0 {
 		return l.err("must not be empty: give at least one key")
 	}

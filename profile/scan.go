@@ -1,6 +1,8 @@
 package profile
 
 import (
+	"bytes"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -21,29 +23,32 @@ func skipWS(data []byte, i int) int {
 // skipString returns the offset just past the string whose opening quote is at i.
 func skipString(data []byte, i int) int {
 	i++
-	for i < len(data) {
-		c := data[i]
-		if c == '"' {
-			return i + 1
+	for {
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			return len(data)
 		}
-		if c == '\\' {
-			i += 2
-			continue
+		i += j
+		// The quote ends the string unless an odd number of backslashes precede it (the
+		// opening quote stops the count).
+		k := i - 1
+		for data[k] == '\\' {
+			k--
 		}
 		i++
+		if (i-k)%2 == 0 {
+			return i
+		}
 	}
-	return i
 }
 
-// skipValue returns the offset just past the value that starts at i (no leading space). An
-// object or array is not rescanned: its end is looked up in ix, which checkJSONIndex filled for
-// data.
-func skipValue(data []byte, ix *containers, i int) int {
+// skipValue returns the offset just past the value that starts at i (no leading space). A
+// string, object or array is not rescanned: its end is looked up in ix, which checkJSONIndex
+// filled for data.
+func skipValue(data []byte, ix *valueIndex, i int) int {
 	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		return ix.endOf(i)
+	case '"', '{', '[':
+		return ix.endOf(data, i)
 	default: // number, true, false, null
 		for i < len(data) {
 			switch data[i] {
@@ -77,16 +82,36 @@ func kindName(v []byte) string {
 // objIter iterates over the members of the object at data[start] ('{').
 type objIter struct {
 	data []byte
-	ix   *containers
+	ix   *valueIndex
 	pos  int
 }
 
-func newObjIter(data []byte, ix *containers, start int) objIter {
+func newObjIter(data []byte, ix *valueIndex, start int) objIter {
 	return objIter{data: data, ix: ix, pos: start + 1}
 }
 
 // next returns the raw key (with quotes) and the value's span, or ok=false at the end.
 func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
+	d, i := it.data, it.pos
+	if it.ix.spaced {
+		return it.nextSpaced()
+	}
+	// Compact: no white space between the tokens.
+	if d[i] == ',' {
+		i++
+	}
+	if d[i] == '}' {
+		it.pos = i
+		return nil, 0, 0, false
+	}
+	ke := it.ix.endOf(d, i)
+	vs = ke + 1 // past ':'
+	ve = skipValue(d, it.ix, vs)
+	it.pos = ve
+	return d[i:ke], vs, ve, true
+}
+
+func (it *objIter) nextSpaced() (key []byte, vs, ve int, ok bool) {
 	d := it.data
 	i := skipWS(d, it.pos)
 	if d[i] == ',' {
@@ -96,7 +121,7 @@ func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
 		it.pos = i
 		return nil, 0, 0, false
 	}
-	ke := skipString(d, i)
+	ke := it.ix.endOf(d, i)
 	key = d[i:ke]
 	i = skipWS(d, ke)
 	i = skipWS(d, i+1) // past ':'
@@ -109,19 +134,23 @@ func (it *objIter) next() (key []byte, vs, ve int, ok bool) {
 // arrIter iterates over the elements of the array at data[start] ('[').
 type arrIter struct {
 	data []byte
-	ix   *containers
+	ix   *valueIndex
 	pos  int
 }
 
-func newArrIter(data []byte, ix *containers, start int) arrIter {
+func newArrIter(data []byte, ix *valueIndex, start int) arrIter {
 	return arrIter{data: data, ix: ix, pos: start + 1}
 }
 
 func (it *arrIter) next() (vs, ve int, ok bool) {
-	d := it.data
-	i := skipWS(d, it.pos)
-	if d[i] == ',' {
-		i = skipWS(d, i+1)
+	d, i := it.data, it.pos
+	if it.ix.spaced {
+		i = skipWS(d, i)
+		if d[i] == ',' {
+			i = skipWS(d, i+1)
+		}
+	} else if d[i] == ',' {
+		i++
 	}
 	if d[i] == ']' {
 		it.pos = i
@@ -136,13 +165,7 @@ func (it *arrIter) next() (vs, ve int, ok bool) {
 // sub-slice of raw when there is no escape, else a new slice.
 func unquote(raw []byte) []byte {
 	s := raw[1 : len(raw)-1]
-	esc := -1
-	for i, c := range s {
-		if c == '\\' {
-			esc = i
-			break
-		}
-	}
+	esc := bytes.IndexByte(s, '\\')
 	if esc < 0 {
 		return s
 	}
@@ -213,12 +236,20 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
+		if i+8 <= len(s) {
+			m := notPlain8(load64(s, i))
+			if m == 0 {
+				i += 8
 				continue
 			}
+			i += bits.TrailingZeros64(m) >> 3
+		}
+		c := s[i]
+		if !strEscape[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			switch c {
 			case '"', '\\':
@@ -237,7 +268,7 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 			continue
 		}
 		// U+2028 and U+2029 are E2 80 A8 / E2 80 A9.
-		if c == 0xE2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8 {
+		if i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xA8 {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[s[i+2]&0xf])
 			i += 3
@@ -249,6 +280,24 @@ func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
+
+// load64 reads the 8 bytes of s at i as a little-endian number (one load: the compiler
+// combines the byte reads).
+func load64[S ~string | ~[]byte](s S, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// strEscape marks the bytes appendString looks at: those it escapes, and 0xE2, the first byte
+// of U+2028 and U+2029.
+var strEscape = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'], t[0xE2] = true, true, true
+	return t
+}()
 
 // appendCompact appends v, a value of d.data, to d.buf without insignificant white space: as
 // it is when checkJSONIndex saw none.

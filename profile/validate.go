@@ -109,7 +109,14 @@ func reservedPrefix(key []byte) bool {
 // isSpace is Python's str.isspace, which the SDK's strip() and \s use.
 func isSpace(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }
 
-func trim(b []byte) []byte { return bytes.TrimFunc(b, isSpace) }
+// trim cuts the spaces isSpace finds at both ends of b. Most values start and end with a
+// printable ASCII character, which is never a space: those are returned without a scan.
+func trim(b []byte) []byte {
+	if n := len(b); n > 0 && b[0] > ' ' && b[0] < utf8.RuneSelf && b[n-1] > ' ' && b[n-1] < utf8.RuneSelf {
+		return b
+	}
+	return bytes.TrimFunc(b, isSpace)
+}
 
 const (
 	emailMinLen  = 6
@@ -120,16 +127,25 @@ const (
 // checkEmail applies ^\S+@\S+\.\S+$ and 6 <= length <= 127 (in characters) to a trimmed value.
 func checkEmail(s []byte) string {
 	at, dot := -1, -1
-	for i, r := range string(s) {
-		if isSpace(r) {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			if isSpace(r) {
+				return quote(s) + " is not a valid email"
+			}
+			i += size
+			continue
+		}
+		switch {
+		case c <= ' ' && isSpace(rune(c)):
 			return quote(s) + " is not a valid email"
-		}
-		if r == '@' && at < 0 && i > 0 {
+		case c == '@' && at < 0 && i > 0:
 			at = i
-		}
-		if r == '.' {
+		case c == '.':
 			dot = i
 		}
+		i++
 	}
 	if at < 0 || dot < at+2 || dot >= len(s)-1 {
 		return quote(s) + " is not a valid email"

@@ -13,6 +13,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/fetch"
+
+	"github.com/profile-ingest/profile-ingest/profile"
 )
 
 // The fetch loop: one goroutine per generation owns the fetch positions of the partitions the
@@ -53,6 +55,11 @@ type fetched struct {
 	charge int // bytes taken from the budget for it; given back when it resolves
 	gap    bool
 	upTo   int64
+	// Set by the decode pool (decode.go): the $insert_id the record carries in its headers
+	// (a replayed dead letter's), and the decoder's verdict.
+	insertID string
+	ev       profile.Event
+	err      error
 }
 
 // budget counts the bytes fetched and not yet resolved against consumer.max_in_flight_bytes:
@@ -118,7 +125,8 @@ type fetchResult struct {
 // fetcher is the state of the fetch loop, owned by its goroutine.
 type fetcher struct {
 	w       *Worker
-	out     chan<- fetched
+	out     chan<- *decodeBatch
+	pool    *decodePool
 	budget  *budget
 	addr    net.Addr
 	rt      kafka.RoundTripper
@@ -134,11 +142,16 @@ type fetcher struct {
 
 // fetchLoop fetches the partitions of starts (a committed offset, or kafka.FirstOffset or
 // LastOffset for a partition without a commit; with StartTime set, such a partition seeks by
-// time) into out until ctx ends, taking each record's bytes from b. It returns nil when ctx
-// ends; it does not give up on a broker or a partition, it retries them with backoff.
-func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64, b *budget, out chan<- fetched) error {
+// time) into out, through its decode pool (decode.go), until ctx ends, taking each record's
+// bytes from b. It returns nil when ctx ends, once the pool's goroutines have ended; it does
+// not give up on a broker or a partition, it retries them with backoff.
+func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64, b *budget, out chan<- *decodeBatch) error {
+	pctx, stopPool := context.WithCancel(ctx)
+	pool := w.startDecodePool(pctx, b)
+	defer pool.stop()
+	defer stopPool()
 	f := &fetcher{
-		w: w, out: out, budget: b, addr: kafka.TCP(w.cfg.Brokers...), parts: map[TopicPartition]*partFetch{},
+		w: w, out: out, pool: pool, budget: b, addr: kafka.TCP(w.cfg.Brokers...), parts: map[TopicPartition]*partFetch{},
 		busy: map[int]bool{}, results: make(chan fetchResult, len(starts)+1), stale: true,
 	}
 	for tp, off := range starts {
@@ -470,22 +483,26 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) 
 	return runs
 }
 
-// interleave sends the items of every partition of an answer to the pipeline, taking turns
-// between partitions (each partition's own order kept), so that the batchers of all partitions
-// fill together and their chunks can be sent in parallel, as records from one reader per
-// partition used to arrive. It reports false when ctx ended.
+// interleave queues the items of every partition of an answer for decoding and the pipeline,
+// in decode batches, taking turns between partitions (each partition's own order kept), so
+// that the pool's goroutines share the answer and every partition progresses. It reports
+// false when ctx ended.
 func (f *fetcher) interleave(ctx context.Context, runs [][]fetched) bool {
-	for len(runs) > 0 {
-		live := runs[:0]
-		for _, r := range runs {
-			if !f.send(ctx, r[0]) {
+	cut := make([][]*decodeBatch, len(runs))
+	for i, r := range runs {
+		cut[i] = batches(r)
+	}
+	for len(cut) > 0 {
+		live := cut[:0]
+		for _, bs := range cut {
+			if !f.queue(ctx, bs[0]) {
 				return false
 			}
-			if len(r) > 1 {
-				live = append(live, r[1:])
+			if len(bs) > 1 {
+				live = append(live, bs[1:])
 			}
 		}
-		runs = live
+		cut = live
 	}
 	return true
 }
@@ -625,10 +642,25 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []fetched {
 	return items
 }
 
-// send hands an item to the pipeline; false when ctx ended first.
+// send hands a gap item to the pipeline, after what was queued before; false when ctx ended
+// first.
 func (f *fetcher) send(ctx context.Context, it fetched) bool {
+	return f.queue(ctx, &decodeBatch{items: []fetched{it}, done: closedDone})
+}
+
+// queue hands b to the pipeline, which takes batches in this order, and, unless it is done
+// already, to the decode pool; false when ctx ended first.
+func (f *fetcher) queue(ctx context.Context, b *decodeBatch) bool {
 	select {
-	case f.out <- it:
+	case f.out <- b:
+	case <-ctx.Done():
+		return false
+	}
+	if b.done == closedDone {
+		return true
+	}
+	select {
+	case f.pool.work <- b:
 		return true
 	case <-ctx.Done():
 		return false

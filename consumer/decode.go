@@ -105,26 +105,49 @@ func (w *Worker) decodeItem(it *fetched, b *budget) {
 	}
 }
 
-// batches cuts one partition's items into decode batches.
-func batches(items []fetched) []*decodeBatch {
-	var out []*decodeBatch
-	for len(items) > 0 {
-		n, size := 0, 0
-		for n < len(items) && n < batchRecords && (n == 0 || size < batchBytes) {
-			size += len(items[n].msg.Value)
-			n++
+// batchBuilder cuts one partition's items into decode batches as the fetch loop copies them
+// out: each batch is allocated once, the first ones small (a partition with few records in
+// an answer costs little), the next twice as large, up to batchRecords.
+type batchBuilder struct {
+	out     []*decodeBatch
+	cur     []fetched
+	size    int  // the value bytes of cur
+	records bool // cur holds a record, not only gaps
+}
+
+const firstBatchRecords = 16
+
+func (bb *batchBuilder) add(it fetched) {
+	if len(bb.cur) == cap(bb.cur) || bb.size >= batchBytes {
+		next := firstBatchRecords
+		if cap(bb.cur) > 0 {
+			next = min(2*cap(bb.cur), batchRecords)
 		}
-		b := &decodeBatch{items: items[:n:n], done: closedDone}
-		for _, it := range b.items {
-			if !it.gap {
-				b.done = make(chan struct{})
-				break
-			}
-		}
-		out = append(out, b)
-		items = items[n:]
+		bb.close()
+		bb.cur = make([]fetched, 0, next)
 	}
-	return out
+	bb.cur = append(bb.cur, it)
+	bb.size += len(it.msg.Value)
+	bb.records = bb.records || !it.gap
+}
+
+// close ends the current batch.
+func (bb *batchBuilder) close() {
+	if len(bb.cur) == 0 {
+		return
+	}
+	b := &decodeBatch{items: bb.cur, done: closedDone}
+	if bb.records {
+		b.done = make(chan struct{})
+	}
+	bb.out = append(bb.out, b)
+	bb.cur, bb.size, bb.records = nil, 0, false
+}
+
+// finish returns the batches, in order.
+func (bb *batchBuilder) finish() []*decodeBatch {
+	bb.close()
+	return bb.out
 }
 
 // closedDone is the done of a batch that needs no decoding.

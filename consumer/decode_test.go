@@ -14,14 +14,15 @@ import (
 	"github.com/profile-ingest/profile-ingest/profile"
 )
 
-// The records of one partition, cut into three decode batches that four goroutines decode at
-// once, the first batch finishing last (its first record waits until the second batch is
-// decoded): the pipeline still takes them in offset order, so the chunk holds them in offset
-// order and the partition commits past all of them.
+// The records of one partition, cut into decode batches that four goroutines decode at once,
+// the first batch finishing last (its first record waits until the second batch is decoded):
+// the pipeline still takes them in offset order, so the chunk holds them in offset order and
+// the partition commits past all of them.
 func TestDecodedOutOfOrderReachesTheBatchersInOffsetOrder(t *testing.T) {
 	p, disp, c := testPipeline(t, &fakeDead{})
 	p.w.cfg.DecodeWorkers = 4
 	const n = 3 * batchRecords
+	var secondLast int64 // the offset of the second batch's last record
 	secondDone := make(chan struct{})
 	var finished []int64 // offsets in the order their decoding finished
 	var mu sync.Mutex
@@ -34,7 +35,7 @@ func TestDecodedOutOfOrderReachesTheBatchersInOffsetOrder(t *testing.T) {
 		mu.Lock()
 		finished = append(finished, o.Offset)
 		mu.Unlock()
-		if o.Offset == 2*batchRecords-1 {
+		if o.Offset == secondLast {
 			close(secondDone)
 		}
 		return ev, err
@@ -63,7 +64,13 @@ func TestDecodedOutOfOrderReachesTheBatchersInOffsetOrder(t *testing.T) {
 		}
 		close(p.toSubmit)
 	}()
-	if !f.interleave(ctx, [][]fetched{run}) {
+	bs := batches(run)
+	if len(bs) < 3 {
+		t.Fatalf("%d records make %d decode batches, want 3 at least", n, len(bs))
+	}
+	first := bs[0].items
+	secondLast = bs[1].items[len(bs[1].items)-1].msg.Offset
+	if !f.interleave(ctx, [][]*decodeBatch{bs}) {
 		t.Fatal("interleave gave up")
 	}
 	eventually(t, "every record submitted (one taken out of its partition's offset order is refused, never submitted)", func() bool { return disp.records() == n })
@@ -72,8 +79,8 @@ func TestDecodedOutOfOrderReachesTheBatchersInOffsetOrder(t *testing.T) {
 	pool.stop()
 
 	mu.Lock()
-	if len(finished) != n || finished[len(finished)-1] >= batchRecords {
-		t.Fatalf("decoding finished in the order %v...: the fault did not make the first batch finish last", finished[:min(len(finished), 5)])
+	if len(finished) != n || slices.Index(finished, first[len(first)-1].msg.Offset) < slices.Index(finished, secondLast) {
+		t.Fatalf("decoding finished in the order %v: the fault did not make the first batch finish after the second", finished)
 	}
 	mu.Unlock()
 	var got []string
@@ -113,7 +120,7 @@ func TestDecodePoolEndsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	pool := p.w.startDecodePool(ctx, p.budget)
 	for range 2 * p.w.cfg.DecodeWorkers {
-		pool.work <- batches([]fetched{{tp: tp0, msg: kafka.Message{Value: []byte("{}")}}})[0]
+		pool.work <- &decodeBatch{items: []fetched{{tp: tp0, msg: kafka.Message{Value: []byte("{}")}}}, done: make(chan struct{})}
 	}
 	cancel()
 	close(gate) // the batches being decoded finish; the ones queued are left
@@ -145,5 +152,40 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
+	}
+}
+
+// batches cuts items into decode batches as the fetch loop does.
+func batches(items []fetched) []*decodeBatch {
+	var bb batchBuilder
+	for _, it := range items {
+		bb.add(it)
+	}
+	return bb.finish()
+}
+
+// Decode batches start small and double up to batchRecords records; one closes early at
+// batchBytes of values; a batch of gaps only needs no decoding.
+func TestBatchBuilderCutsByRecordsAndBytes(t *testing.T) {
+	var items []fetched
+	for off := range int64(300) {
+		items = append(items, fetched{tp: tp0, msg: kafka.Message{Offset: off, Value: make([]byte, 10)}})
+	}
+	var sizes []int
+	for _, b := range batches(items) {
+		sizes = append(sizes, len(b.items))
+	}
+	if want := []int{16, 32, 64, 128, 60}; !slices.Equal(sizes, want) {
+		t.Errorf("300 small records cut into batches of %v, want %v", sizes, want)
+	}
+	big := []fetched{{msg: kafka.Message{Value: make([]byte, batchBytes)}}, {msg: kafka.Message{Value: []byte("x")}}}
+	if bs := batches(big); len(bs) != 2 {
+		t.Errorf("a record of batchBytes and one more make %d batches, want 2", len(bs))
+	}
+	bs := batches([]fetched{{tp: tp0, gap: true, upTo: 5}})
+	select {
+	case <-bs[0].done:
+	default:
+		t.Error("a batch of gaps only waits for decoding")
 	}
 }

@@ -422,10 +422,10 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 	}()
 }
 
-// handle takes a fetch's answer: it copies out the records of each partition (the runs to hand
-// to the pipeline), moves the positions, and backs off and looks the leaders up again for what
-// failed.
-func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) {
+// handle takes a fetch's answer: it copies out the records of each partition (the runs of
+// decode batches to hand to the pipeline), moves the positions, and backs off and looks the
+// leaders up again for what failed.
+func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBatch) {
 	f.busy[r.leader] = false
 	for _, p := range r.parts {
 		p.inflight = false
@@ -475,8 +475,8 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) 
 				continue
 			}
 			p.backoff = 0
-			if items := f.records(p, rp); len(items) > 0 {
-				runs = append(runs, items)
+			if bs := f.records(p, rp); len(bs) > 0 {
+				runs = append(runs, bs)
 			}
 		}
 	}
@@ -487,14 +487,10 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) 
 // in decode batches, taking turns between partitions (each partition's own order kept), so
 // that the pool's goroutines share the answer and every partition progresses. It reports
 // false when ctx ended.
-func (f *fetcher) interleave(ctx context.Context, runs [][]fetched) bool {
-	cut := make([][]*decodeBatch, len(runs))
-	for i, r := range runs {
-		cut[i] = batches(r)
-	}
-	for len(cut) > 0 {
-		live := cut[:0]
-		for _, bs := range cut {
+func (f *fetcher) interleave(ctx context.Context, runs [][]*decodeBatch) bool {
+	for len(runs) > 0 {
+		live := runs[:0]
+		for _, bs := range runs {
 			if !f.queue(ctx, bs[0]) {
 				return false
 			}
@@ -502,7 +498,7 @@ func (f *fetcher) interleave(ctx context.Context, runs [][]fetched) bool {
 				live = append(live, bs[1:])
 			}
 		}
-		cut = live
+		runs = live
 	}
 	return true
 }
@@ -562,14 +558,14 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 	f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
 }
 
-// records copies the records of one partition's answer out of its buffers, in offset order,
-// taking their bytes from the budget, and moves p past them; a trailing gap item tells the
-// pipeline of offsets without records after the last record. With read_committed it leaves out the records of aborted transactions as
+// records copies the records of one partition's answer out of its buffers, in offset order, cut
+// into decode batches, taking their bytes from the budget, and moves p past them; a trailing
+// gap item tells the pipeline of offsets without records after the last record. With read_committed it leaves out the records of aborted transactions as
 // the Java client does: a batch of a transactional producer is aborted when the broker lists an
 // aborted transaction of that producer starting at or before it and the producer's abort
 // marker has not come yet. Control batches (the markers) are never delivered.
-func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []fetched {
-	var items []fetched
+func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBatch {
+	var items batchBuilder
 	before := p.pos
 	delivered := int64(-1)
 	var batches []protocol.RecordReader
@@ -627,19 +623,19 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []fetched {
 			m := message(p.tp, rec)
 			c := chargeOf(&m)
 			f.budget.take(c)
-			items = append(items, fetched{tp: p.tp, msg: m, charge: c})
+			items.add(fetched{tp: p.tp, msg: m, charge: c})
 			p.pos, delivered = rec.Offset+1, rec.Offset
 		}
 	}
 	if p.pos > before && p.pos != delivered+1 {
-		items = append(items, fetched{tp: p.tp, gap: true, upTo: p.pos})
+		items.add(fetched{tp: p.tp, gap: true, upTo: p.pos})
 	}
 	if p.pos == before && len(batches) > 0 {
 		// Batches, but nothing at or after the position (the end of a batch was compacted
 		// away): do not ask again at once.
 		f.backOff(p)
 	}
-	return items
+	return items.finish()
 }
 
 // send hands a gap item to the pipeline, after what was queued before; false when ctx ended
@@ -667,11 +663,26 @@ func (f *fetcher) queue(ctx context.Context, b *decodeBatch) bool {
 	}
 }
 
-// message copies a record out of the fetch answer's buffers.
+// message copies a record out of the fetch answer's buffers, its key and value into one
+// allocation (a null key or value stays nil).
 func message(tp TopicPartition, rec *protocol.Record) kafka.Message {
 	m := kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: rec.Offset, Time: rec.Time}
-	m.Key, _ = protocol.ReadAll(rec.Key)
-	m.Value, _ = protocol.ReadAll(rec.Value)
+	kn, vn := 0, 0
+	if rec.Key != nil {
+		kn = rec.Key.Len()
+	}
+	if rec.Value != nil {
+		vn = rec.Value.Len()
+	}
+	buf := make([]byte, kn+vn)
+	if rec.Key != nil {
+		m.Key = buf[:kn:kn]
+		_, _ = io.ReadFull(rec.Key, m.Key)
+	}
+	if rec.Value != nil {
+		m.Value = buf[kn:]
+		_, _ = io.ReadFull(rec.Value, m.Value)
+	}
 	closeRecord(rec)
 	if len(rec.Headers) > 0 {
 		m.Headers = make([]kafka.Header, len(rec.Headers))

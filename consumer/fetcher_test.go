@@ -59,11 +59,13 @@ func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values
 	}
 	f := &fetcher{w: w, budget: newBudget(1 << 20)}
 	p := &partFetch{tp: TopicPartition{"t", 0}, pos: from}
-	for _, it := range f.records(p, transactionalAnswer()) {
-		if it.gap {
-			gaps = append(gaps, it.upTo)
-		} else {
-			values = append(values, string(it.msg.Value))
+	for _, b := range f.records(p, transactionalAnswer()) {
+		for _, it := range b.items {
+			if it.gap {
+				gaps = append(gaps, it.upTo)
+			} else {
+				values = append(values, string(it.msg.Value))
+			}
 		}
 	}
 	return values, gaps, p.pos
@@ -111,7 +113,7 @@ func TestInterleaveTakesTurnsBetweenPartitions(t *testing.T) {
 	out := make(chan *decodeBatch, 10)
 	f := &fetcher{out: out, pool: &decodePool{work: make(chan *decodeBatch, 10)}}
 	gap := fetched{tp: TopicPartition{"t", 2}, gap: true, upTo: 9}
-	if !f.interleave(t.Context(), [][]fetched{run(0, 0, batchRecords+1), run(1, 7, 1), append(run(2, 3, 2), gap)}) {
+	if !f.interleave(t.Context(), [][]*decodeBatch{batches(run(0, 0, 129)), batches(run(1, 7, 1)), batches(append(run(2, 3, 2), gap))}) {
 		t.Fatal("interleave gave up")
 	}
 	close(out)
@@ -124,7 +126,8 @@ func TestInterleaveTakesTurnsBetweenPartitions(t *testing.T) {
 			t.Errorf("the pool got %v before %v, not in the pipeline's order", w.items[0], first)
 		}
 	}
-	want := []string{"t/0@0..127", "t/1@7..7", "t/2@3..0", "t/0@128..128"} // t/2's batch ends with its gap
+	// t/0's batches hold 16, 32, 64 and 17 records; t/2's ends with its gap.
+	want := []string{"t/0@0..15", "t/1@7..7", "t/2@3..0", "t/0@16..47", "t/0@48..111", "t/0@112..128"}
 	if !slices.Equal(got, want) {
 		t.Errorf("sent %v, want %v", got, want)
 	}

@@ -23,7 +23,8 @@ import (
 // records to the pipeline in partition order. It replaces one kafka.Reader per partition: the
 // bytes fetched and not yet resolved are bounded by one budget (consumer.max_in_flight_bytes),
 // the read deadline has headroom over the fetch's MaxWait, and transactions are read as the
-// Java client reads them (aborted records and control markers are never delivered).
+// Java client reads them (aborted records and control markers are never delivered). A batch
+// whose tail the log cleaner removed is crossed as compacted.go explains.
 
 const (
 	// fetchHeadroom is how late after its MaxWait a fetch answer may arrive before it counts as
@@ -109,7 +110,16 @@ type partFetch struct {
 	inflight bool
 	retryAt  time.Time
 	backoff  time.Duration
-	warnedOO bool // its offset-out-of-range warning was logged
+	warnedOO bool       // its offset-out-of-range warning was logged
+	probe    *tailProbe // the search for the end of a compacted batch, while on (compacted.go)
+}
+
+// fetchAt is the offset p's next fetch asks for.
+func (p *partFetch) fetchAt() int64 {
+	if p.probe != nil {
+		return p.probe.at()
+	}
+	return p.pos
 }
 
 // fetchResult is a fetch request's answer, back in the fetch loop.
@@ -399,7 +409,7 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 			req.Topics = append(req.Topics, fetch.RequestTopic{Topic: p.tp.Topic})
 		}
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, fetch.RequestPartition{
-			Partition: int32(p.tp.Partition), CurrentLeaderEpoch: -1, FetchOffset: p.pos, LogStartOffset: -1, PartitionMaxBytes: per,
+			Partition: int32(p.tp.Partition), CurrentLeaderEpoch: -1, FetchOffset: p.fetchAt(), LogStartOffset: -1, PartitionMaxBytes: per,
 		})
 		p.inflight = true
 	}
@@ -541,6 +551,7 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 		return
 	}
 	from, start, end := p.pos, first[p.tp], last[p.tp]
+	p.probe = nil
 	switch {
 	case p.pos < start:
 		p.pos = start
@@ -565,17 +576,13 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 // aborted transaction of that producer starting at or before it and the producer's abort
 // marker has not come yet. Control batches (the markers) are never delivered.
 func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBatch {
+	if p.probe != nil {
+		return f.probed(p, rp)
+	}
 	var items batchBuilder
 	before := p.pos
 	delivered := int64(-1)
-	var batches []protocol.RecordReader
-	switch rs := rp.RecordSet.Records.(type) {
-	case nil:
-	case *protocol.RecordStream:
-		batches = rs.Records
-	default:
-		batches = []protocol.RecordReader{rs}
-	}
+	batches := batchesOf(rp)
 	committed := f.w.cfg.IsolationLevel == kafka.ReadCommitted
 	var aborted []fetch.ResponseTransaction
 	if committed {
@@ -631,9 +638,8 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBa
 		items.add(fetched{tp: p.tp, gap: true, upTo: p.pos})
 	}
 	if p.pos == before && len(batches) > 0 {
-		// Batches, but nothing at or after the position (the end of a batch was compacted
-		// away): do not ask again at once.
-		f.backOff(p)
+		// Batches, but nothing at or after the position: the end of a batch was compacted away.
+		f.stalled(p, rp, batches)
 	}
 	return items.finish()
 }

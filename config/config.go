@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -114,6 +115,10 @@ type Consumer struct {
 	DrainTimeout       Duration `json:"drain_timeout"`         // on shutdown or revoke. Default: 20s
 	StopAtEnd          bool     `json:"stop_at_end"`           // exit once caught up with the end offsets seen at start. Default: false
 	LagInterval        Duration `json:"lag_interval"`          // how often consumer lag is measured; 0 turns it off. Default: 15s
+	// DecodeWorkers is how many goroutines decode records beside the pipeline, 1..256: records
+	// of one partition decoded by several still go on in offset order. Default: the CPUs the
+	// process may use (GOMAXPROCS; a container's CPU limit counts).
+	DecodeWorkers int `json:"decode_workers"`
 }
 
 // Observability serves metrics and health.
@@ -138,7 +143,8 @@ func Default() Config {
 			RetryMaxElapsed: D(2 * time.Minute), AuthRetryMax: D(30 * time.Second)},
 		DLQ: DLQ{Create: true, Partitions: 1, MaxMessageBytes: 8 << 20},
 		Consumer: Consumer{MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20,
-			CommitInterval: D(time.Second), DrainTimeout: D(20 * time.Second), LagInterval: D(15 * time.Second)},
+			CommitInterval: D(time.Second), DrainTimeout: D(20 * time.Second), LagInterval: D(15 * time.Second),
+			DecodeWorkers: runtime.GOMAXPROCS(0)},
 		Observability: Observability{Listen: "127.0.0.1:9464", LogLevel: "info", LogFormat: "json"},
 	}
 }
@@ -312,6 +318,9 @@ func (c Config) Validate() error {
 		bad("consumer.drain_timeout", c.Consumer.DrainTimeout,
 			fmt.Sprintf("must be below kafka.rebalance_timeout %s: the group waits no longer than that for a member to finish its drain "+
 				"(the member heartbeats through its drain, so kafka.session_timeout does not bound it)", c.Kafka.RebalanceTimeout))
+	}
+	if c.Consumer.DecodeWorkers < 1 || c.Consumer.DecodeWorkers > 256 {
+		bad("consumer.decode_workers", c.Consumer.DecodeWorkers, "must be 1..256 (default: the CPUs the process may use)")
 	}
 	if c.Consumer.LagInterval < 0 {
 		bad("consumer.lag_interval", c.Consumer.LagInterval, "must not be negative (0 turns it off)")

@@ -89,6 +89,8 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{"unknown log level", func(c *Config) { c.Observability.LogLevel = "loud" }, `observability.log_level "loud"`},
 		{"unknown log format", func(c *Config) { c.Observability.LogFormat = "xml" }, `observability.log_format "xml"`},
 		{"listen without a port", func(c *Config) { c.Observability.Listen = "127.0.0.1" }, `observability.listen "127.0.0.1": must be host:port`},
+		{"no decode worker", func(c *Config) { c.Consumer.DecodeWorkers = 0 }, "consumer.decode_workers 0: must be 1..256"},
+		{"too many decode workers", func(c *Config) { c.Consumer.DecodeWorkers = 257 }, "consumer.decode_workers 257: must be 1..256"},
 		{"empty topic name", func(c *Config) { c.Kafka.Topics = []string{"in", " "} }, `kafka.topics[1] " ": must be a topic name`},
 	}
 	for _, tc := range tests {

@@ -30,7 +30,7 @@ func TestFinalCommitRetriesABrokenConnection(t *testing.T) {
 	closed := &net.OpError{Op: "write", Net: "tcp", Err: net.ErrClosed}
 	f := &failingCommits{errs: []error{closed, closed, kafka.NotCoordinatorForGroup, closed}}
 	p.commitOffsets = f.commit
-	p.take(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
+	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
 	p.resolveRefs([]uint64{1})
 	p.commitBy = time.Now().Add(time.Minute)
 	p.commit(true)
@@ -43,7 +43,7 @@ func TestFinalCommitStopsWhenTheGenerationIsOver(t *testing.T) {
 	p, _, _ := testPipeline(t, &fakeDead{})
 	f := &failingCommits{errs: []error{kafka.IllegalGeneration, nil}}
 	p.commitOffsets = f.commit
-	p.take(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
+	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
 	p.resolveRefs([]uint64{1})
 	p.commitBy = time.Now().Add(time.Minute)
 	p.commit(true)
@@ -60,7 +60,7 @@ func TestFinalCommitEndsAtTheDrainDeadline(t *testing.T) {
 		f.errs[i] = down
 	}
 	p.commitOffsets = f.commit
-	p.take(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
+	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
 	p.resolveRefs([]uint64{1})
 	p.commitBy = time.Now() // the drain used all its time: only finalCommitFloor is left
 	p.commit(true)          // returns: the test's own timeout catches a commit retried forever
@@ -73,7 +73,7 @@ func TestPeriodicCommitIsTriedOnce(t *testing.T) {
 	p, _, _ := testPipeline(t, &fakeDead{})
 	f := &failingCommits{errs: []error{errors.New("connection reset")}}
 	p.commitOffsets = f.commit
-	p.take(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
+	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
 	p.resolveRefs([]uint64{1})
 	p.commit(false)
 	if f.tries != 1 {

@@ -102,7 +102,7 @@ func (f *fetcher) stalled(p *partFetch, rp *fetch.ResponsePartition, batches []p
 // probed takes the answer to a probing fetch: it narrows the search and, once the offset after
 // the batch is found, moves p there and tells the pipeline that the offsets skipped carry no
 // record.
-func (f *fetcher) probed(p *partFetch, rp *fetch.ResponsePartition) []fetched {
+func (f *fetcher) probed(p *partFetch, rp *fetch.ResponsePartition) []*decodeBatch {
 	t, q := p.probe, p.probe.at()
 	batches := batchesOf(rp)
 	base, found := firstBase(batches)
@@ -127,5 +127,5 @@ func (f *fetcher) probed(p *partFetch, rp *fetch.ResponsePartition) []fetched {
 	f.w.log.Debug().Str("topic", p.tp.Topic).Int("partition", p.tp.Partition).Int64("from", p.pos).
 		Int64("to", t.hi).Msg("moved past the offsets a compacted record batch holds no record for")
 	p.pos, p.probe = t.hi, nil
-	return []fetched{{tp: p.tp, gap: true, upTo: p.pos}}
+	return []*decodeBatch{{items: []fetched{{tp: p.tp, gap: true, upTo: p.pos}}, done: closedDone}}
 }

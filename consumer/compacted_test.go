@@ -83,9 +83,11 @@ func TestCompactedBatchTailsAreCrossed(t *testing.T) {
 				if fetches++; fetches > 100 {
 					t.Fatalf("still at offset %d after 100 fetches (end %d); delivered %v", p.pos, l.end, got)
 				}
-				for _, it := range f.records(p, l.answer(p.fetchAt())) {
-					if !it.gap {
-						got = append(got, string(it.msg.Value))
+				for _, b := range f.records(p, l.answer(p.fetchAt())) {
+					for _, it := range b.items {
+						if !it.gap {
+							got = append(got, string(it.msg.Value))
+						}
 					}
 				}
 			}

@@ -3,6 +3,7 @@ package consumer
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -29,6 +30,10 @@ type Config struct {
 	MaxInFlightRecords int
 	MaxInFlightBytes   int
 	CommitInterval     time.Duration // Default: 1s
+	// DecodeWorkers is how many goroutines decode records beside the pipeline (decode.go):
+	// records of one partition may be decoded by several at once and still reach the batchers
+	// in offset order. Default: runtime.GOMAXPROCS(0), the CPUs the process may use.
+	DecodeWorkers int
 	// DrainTimeout bounds the wait for in-flight records on shutdown and on revoke, whatever
 	// the API does; what is not resolved by then is abandoned, not committed, and read again
 	// later. The member heartbeats (every HeartbeatInterval) through the drain, so it may last
@@ -53,13 +58,17 @@ type Config struct {
 	Transport kafka.RoundTripper
 }
 
+// MaxDecodeWorkers bounds Config.DecodeWorkers: more goroutines than that only add batches in
+// flight, not speed.
+const MaxDecodeWorkers = 256
+
 // Default returns the defaults; Brokers, Topics and GroupID are left to fill.
 func Default() Config {
 	return Config{
 		StartOffset: kafka.FirstOffset, SessionTimeout: 10 * time.Second, HeartbeatInterval: 3 * time.Second,
 		RebalanceTimeout: 30 * time.Second, FetchMaxBytes: 1 << 20, FetchMaxWait: 250 * time.Millisecond,
 		MaxInFlightRecords: 20000, MaxInFlightBytes: 64 << 20, CommitInterval: time.Second, DrainTimeout: 20 * time.Second,
-		LagInterval: 15 * time.Second, IsolationLevel: kafka.ReadCommitted,
+		LagInterval: 15 * time.Second, IsolationLevel: kafka.ReadCommitted, DecodeWorkers: runtime.GOMAXPROCS(0),
 	}
 }
 
@@ -78,6 +87,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("consumer: MaxInFlightRecords %d must be positive", c.MaxInFlightRecords)
 	case c.MaxInFlightBytes < 1:
 		return fmt.Errorf("consumer: MaxInFlightBytes %d must be positive", c.MaxInFlightBytes)
+	case c.DecodeWorkers < 1 || c.DecodeWorkers > MaxDecodeWorkers:
+		return fmt.Errorf("consumer: DecodeWorkers %d must be 1..%d", c.DecodeWorkers, MaxDecodeWorkers)
 	case c.CommitInterval <= 0:
 		return fmt.Errorf("consumer: CommitInterval %s must be positive", c.CommitInterval)
 	case c.DrainTimeout <= 0:

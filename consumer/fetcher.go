@@ -13,6 +13,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/fetch"
+
+	"github.com/profile-ingest/profile-ingest/profile"
 )
 
 // The fetch loop: one goroutine per generation owns the fetch positions of the partitions the
@@ -54,6 +56,11 @@ type fetched struct {
 	charge int // bytes taken from the budget for it; given back when it resolves
 	gap    bool
 	upTo   int64
+	// Set by the decode pool (decode.go): the $insert_id the record carries in its headers
+	// (a replayed dead letter's), and the decoder's verdict.
+	insertID string
+	ev       profile.Event
+	err      error
 }
 
 // budget counts the bytes fetched and not yet resolved against consumer.max_in_flight_bytes:
@@ -128,7 +135,8 @@ type fetchResult struct {
 // fetcher is the state of the fetch loop, owned by its goroutine.
 type fetcher struct {
 	w       *Worker
-	out     chan<- fetched
+	out     chan<- *decodeBatch
+	pool    *decodePool
 	budget  *budget
 	addr    net.Addr
 	rt      kafka.RoundTripper
@@ -144,11 +152,16 @@ type fetcher struct {
 
 // fetchLoop fetches the partitions of starts (a committed offset, or kafka.FirstOffset or
 // LastOffset for a partition without a commit; with StartTime set, such a partition seeks by
-// time) into out until ctx ends, taking each record's bytes from b. It returns nil when ctx
-// ends; it does not give up on a broker or a partition, it retries them with backoff.
-func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64, b *budget, out chan<- fetched) error {
+// time) into out, through its decode pool (decode.go), until ctx ends, taking each record's
+// bytes from b. It returns nil when ctx ends, once the pool's goroutines have ended; it does
+// not give up on a broker or a partition, it retries them with backoff.
+func (w *Worker) fetchLoop(ctx context.Context, starts map[TopicPartition]int64, b *budget, out chan<- *decodeBatch) error {
+	pctx, stopPool := context.WithCancel(ctx)
+	pool := w.startDecodePool(pctx, b)
+	defer pool.stop()
+	defer stopPool()
 	f := &fetcher{
-		w: w, out: out, budget: b, addr: kafka.TCP(w.cfg.Brokers...), parts: map[TopicPartition]*partFetch{},
+		w: w, out: out, pool: pool, budget: b, addr: kafka.TCP(w.cfg.Brokers...), parts: map[TopicPartition]*partFetch{},
 		busy: map[int]bool{}, results: make(chan fetchResult, len(starts)+1), stale: true,
 	}
 	for tp, off := range starts {
@@ -419,10 +432,10 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 	}()
 }
 
-// handle takes a fetch's answer: it copies out the records of each partition (the runs to hand
-// to the pipeline), moves the positions, and backs off and looks the leaders up again for what
-// failed.
-func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) {
+// handle takes a fetch's answer: it copies out the records of each partition (the runs of
+// decode batches to hand to the pipeline), moves the positions, and backs off and looks the
+// leaders up again for what failed.
+func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBatch) {
 	f.busy[r.leader] = false
 	for _, p := range r.parts {
 		p.inflight = false
@@ -472,27 +485,27 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]fetched) 
 				continue
 			}
 			p.backoff = 0
-			if items := f.records(p, rp); len(items) > 0 {
-				runs = append(runs, items)
+			if bs := f.records(p, rp); len(bs) > 0 {
+				runs = append(runs, bs)
 			}
 		}
 	}
 	return runs
 }
 
-// interleave sends the items of every partition of an answer to the pipeline, taking turns
-// between partitions (each partition's own order kept), so that the batchers of all partitions
-// fill together and their chunks can be sent in parallel, as records from one reader per
-// partition used to arrive. It reports false when ctx ended.
-func (f *fetcher) interleave(ctx context.Context, runs [][]fetched) bool {
+// interleave queues the items of every partition of an answer for decoding and the pipeline,
+// in decode batches, taking turns between partitions (each partition's own order kept), so
+// that the pool's goroutines share the answer and every partition progresses. It reports
+// false when ctx ended.
+func (f *fetcher) interleave(ctx context.Context, runs [][]*decodeBatch) bool {
 	for len(runs) > 0 {
 		live := runs[:0]
-		for _, r := range runs {
-			if !f.send(ctx, r[0]) {
+		for _, bs := range runs {
+			if !f.queue(ctx, bs[0]) {
 				return false
 			}
-			if len(r) > 1 {
-				live = append(live, r[1:])
+			if len(bs) > 1 {
+				live = append(live, bs[1:])
 			}
 		}
 		runs = live
@@ -556,17 +569,17 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 	f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
 }
 
-// records copies the records of one partition's answer out of its buffers, in offset order,
-// taking their bytes from the budget, and moves p past them; a trailing gap item tells the
-// pipeline of offsets without records after the last record. With read_committed it leaves out the records of aborted transactions as
+// records copies the records of one partition's answer out of its buffers, in offset order, cut
+// into decode batches, taking their bytes from the budget, and moves p past them; a trailing
+// gap item tells the pipeline of offsets without records after the last record. With read_committed it leaves out the records of aborted transactions as
 // the Java client does: a batch of a transactional producer is aborted when the broker lists an
 // aborted transaction of that producer starting at or before it and the producer's abort
 // marker has not come yet. Control batches (the markers) are never delivered.
-func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []fetched {
+func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBatch {
 	if p.probe != nil {
 		return f.probed(p, rp)
 	}
-	var items []fetched
+	var items batchBuilder
 	before := p.pos
 	delivered := int64(-1)
 	batches := batchesOf(rp)
@@ -617,35 +630,65 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []fetched {
 			m := message(p.tp, rec)
 			c := chargeOf(&m)
 			f.budget.take(c)
-			items = append(items, fetched{tp: p.tp, msg: m, charge: c})
+			items.add(fetched{tp: p.tp, msg: m, charge: c})
 			p.pos, delivered = rec.Offset+1, rec.Offset
 		}
 	}
 	if p.pos > before && p.pos != delivered+1 {
-		items = append(items, fetched{tp: p.tp, gap: true, upTo: p.pos})
+		items.add(fetched{tp: p.tp, gap: true, upTo: p.pos})
 	}
 	if p.pos == before && len(batches) > 0 {
 		// Batches, but nothing at or after the position: the end of a batch was compacted away.
 		f.stalled(p, rp, batches)
 	}
-	return items
+	return items.finish()
 }
 
-// send hands an item to the pipeline; false when ctx ended first.
+// send hands a gap item to the pipeline, after what was queued before; false when ctx ended
+// first.
 func (f *fetcher) send(ctx context.Context, it fetched) bool {
+	return f.queue(ctx, &decodeBatch{items: []fetched{it}, done: closedDone})
+}
+
+// queue hands b to the pipeline, which takes batches in this order, and, unless it is done
+// already, to the decode pool; false when ctx ended first.
+func (f *fetcher) queue(ctx context.Context, b *decodeBatch) bool {
 	select {
-	case f.out <- it:
+	case f.out <- b:
+	case <-ctx.Done():
+		return false
+	}
+	if b.done == closedDone {
+		return true
+	}
+	select {
+	case f.pool.work <- b:
 		return true
 	case <-ctx.Done():
 		return false
 	}
 }
 
-// message copies a record out of the fetch answer's buffers.
+// message copies a record out of the fetch answer's buffers, its key and value into one
+// allocation (a null key or value stays nil).
 func message(tp TopicPartition, rec *protocol.Record) kafka.Message {
 	m := kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: rec.Offset, Time: rec.Time}
-	m.Key, _ = protocol.ReadAll(rec.Key)
-	m.Value, _ = protocol.ReadAll(rec.Value)
+	kn, vn := 0, 0
+	if rec.Key != nil {
+		kn = rec.Key.Len()
+	}
+	if rec.Value != nil {
+		vn = rec.Value.Len()
+	}
+	buf := make([]byte, kn+vn)
+	if rec.Key != nil {
+		m.Key = buf[:kn:kn]
+		_, _ = io.ReadFull(rec.Key, m.Key)
+	}
+	if rec.Value != nil {
+		m.Value = buf[kn:]
+		_, _ = io.ReadFull(rec.Value, m.Value)
+	}
 	closeRecord(rec)
 	if len(rec.Headers) > 0 {
 		m.Headers = make([]kafka.Header, len(rec.Headers))

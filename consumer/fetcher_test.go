@@ -1,8 +1,8 @@
 package consumer
 
 import (
+	"fmt"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
 
@@ -59,11 +59,13 @@ func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values
 	}
 	f := &fetcher{w: w, budget: newBudget(1 << 20)}
 	p := &partFetch{tp: TopicPartition{"t", 0}, pos: from}
-	for _, it := range f.records(p, transactionalAnswer()) {
-		if it.gap {
-			gaps = append(gaps, it.upTo)
-		} else {
-			values = append(values, string(it.msg.Value))
+	for _, b := range f.records(p, transactionalAnswer()) {
+		for _, it := range b.items {
+			if it.gap {
+				gaps = append(gaps, it.upTo)
+			} else {
+				values = append(values, string(it.msg.Value))
+			}
 		}
 	}
 	return values, gaps, p.pos
@@ -98,23 +100,35 @@ func TestDeliverReadUncommitted(t *testing.T) {
 	}
 }
 
-// TestInterleaveTakesTurnsBetweenPartitions: the records of an answer reach the pipeline one
-// partition after the other in turn, each partition's own order kept.
+// TestInterleaveTakesTurnsBetweenPartitions: the records of an answer reach the pipeline in
+// decode batches, one partition after the other in turn, each partition's own order kept, and
+// every batch with records goes to the decode pool too.
 func TestInterleaveTakesTurnsBetweenPartitions(t *testing.T) {
-	item := func(p int, off int64) fetched {
-		return fetched{tp: TopicPartition{"t", p}, msg: kafka.Message{Partition: p, Offset: off}}
+	run := func(p int, from, n int64) (r []fetched) {
+		for off := from; off < from+n; off++ {
+			r = append(r, fetched{tp: TopicPartition{"t", p}, msg: kafka.Message{Partition: p, Offset: off}})
+		}
+		return r
 	}
-	out := make(chan fetched, 10)
-	f := &fetcher{out: out}
-	if !f.interleave(t.Context(), [][]fetched{{item(0, 0), item(0, 1), item(0, 2)}, {item(1, 7)}, {item(2, 3), item(2, 4)}}) {
+	out := make(chan *decodeBatch, 10)
+	f := &fetcher{out: out, pool: &decodePool{work: make(chan *decodeBatch, 10)}}
+	gap := fetched{tp: TopicPartition{"t", 2}, gap: true, upTo: 9}
+	if !f.interleave(t.Context(), [][]*decodeBatch{batches(run(0, 0, 129)), batches(run(1, 7, 1)), batches(append(run(2, 3, 2), gap))}) {
 		t.Fatal("interleave gave up")
 	}
 	close(out)
+	close(f.pool.work)
 	var got []string
-	for it := range out {
-		got = append(got, it.tp.String()+"@"+strconv.FormatInt(it.msg.Offset, 10))
+	for b := range out {
+		first, last := b.items[0], b.items[len(b.items)-1]
+		got = append(got, fmt.Sprintf("%s@%d..%d", first.tp, first.msg.Offset, last.msg.Offset))
+		if w := <-f.pool.work; w != b {
+			t.Errorf("the pool got %v before %v, not in the pipeline's order", w.items[0], first)
+		}
 	}
-	if want := []string{"t/0@0", "t/1@7", "t/2@3", "t/0@1", "t/2@4", "t/0@2"}; !slices.Equal(got, want) {
+	// t/0's batches hold 16, 32, 64 and 17 records; t/2's ends with its gap.
+	want := []string{"t/0@0..15", "t/1@7..7", "t/2@3..0", "t/0@16..47", "t/0@48..111", "t/0@112..128"}
+	if !slices.Equal(got, want) {
 		t.Errorf("sent %v, want %v", got, want)
 	}
 }

@@ -127,7 +127,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	p := w.newPipeline(sendCtx, w.genCommitter(gen), targets)
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
-	in := make(chan fetched, 256)
+	in := make(chan *decodeBatch, queueDepth(w.cfg.DecodeWorkers))
 	var fetchers sync.WaitGroup
 	fetchErr := make(chan error, 1)
 	starts := map[TopicPartition]int64{}
@@ -186,7 +186,7 @@ func flushReason(ctx context.Context) batcher.FlushReason {
 }
 
 // loop is the pipeline's steady state; it returns when the generation must end.
-func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr <-chan error) genResult {
+func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan *decodeBatch, fetchErr <-chan error) genResult {
 	w := p.w
 	commitTick := time.NewTicker(w.cfg.CommitInterval)
 	defer commitTick.Stop()
@@ -196,14 +196,21 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 	linger := time.NewTimer(time.Hour)
 	linger.Stop()
 	armed := false
+	// cur is the decode batch being taken, at its item next; its records are taken once the
+	// pool has decoded them (decode.go), batches in the order the fetch loop queued them.
+	var cur *decodeBatch
+	next := 0
 	for {
-		// Backpressure: stop taking fetched records at either bound.
-		src := in
-		if len(p.recs) >= w.cfg.MaxInFlightRecords || p.bytes >= w.cfg.MaxInFlightBytes {
-			src = nil
-		}
-		if len(p.queued) > 0 {
-			src = nil // a chunk waits for room in the dispatcher: take no more (see drain.go)
+		// Backpressure: stop taking fetched records at either bound, or while a chunk waits
+		// for room in the dispatcher (see drain.go).
+		var src <-chan *decodeBatch
+		var decoded <-chan struct{}
+		if !p.full() {
+			if cur == nil {
+				src = in
+			} else {
+				decoded = cur.done
+			}
 		}
 		sendq, head := p.handOff()
 		select {
@@ -215,13 +222,20 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 			return genResult{}
 		case err := <-fetchErr:
 			return genResult{err: err}
-		case f := <-src:
-			b := p.take(f)
-			if !armed && b != nil {
-				if dl, ok := b.Deadline(); ok {
-					linger.Reset(time.Until(dl))
-					armed = true
+		case cur = <-src:
+			next = 0
+		case <-decoded:
+			for ; next < len(cur.items) && !p.full(); next++ {
+				b := p.take(cur.items[next])
+				if !armed && b != nil {
+					if dl, ok := b.Deadline(); ok {
+						linger.Reset(time.Until(dl))
+						armed = true
+					}
 				}
+			}
+			if next == len(cur.items) {
+				cur = nil
 			}
 		case now := <-linger.C:
 			armed = false
@@ -243,8 +257,14 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan fetched, fetchErr
 	}
 }
 
-// take registers a fetched record and sends it on: to its user's lane, which it returns, or to
-// the dead-letter topic when it cannot be decoded.
+// full reports whether the pipeline takes no more fetched records for now: at either in-flight
+// bound, or while a closed chunk waits for room in the dispatcher.
+func (p *pipeline) full() bool {
+	return len(p.recs) >= p.w.cfg.MaxInFlightRecords || p.bytes >= p.w.cfg.MaxInFlightBytes || len(p.queued) > 0
+}
+
+// take registers a decoded record and sends it on: to its user's lane, which it returns, or to
+// the dead-letter topic when it could not be decoded.
 func (p *pipeline) take(f fetched) *batcher.Batcher {
 	w := p.w
 	if f.gap {
@@ -260,16 +280,14 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 	}
 	p.nextRef++
 	ref := p.nextRef
-	carried, _ := dlq.Header(f.msg.Headers, dlq.HeaderInsertID)
-	rec := &inflight{tp: f.tp, msg: f.msg, insertID: carried, charge: f.charge}
+	rec := &inflight{tp: f.tp, msg: f.msg, insertID: f.insertID, charge: f.charge}
 	p.recs[ref] = rec
 	p.bytes += len(f.msg.Value)
 	w.stats.add(func(s *Snapshot) { s.Consumed++ })
 	w.m.consumed.Inc()
 	w.m.inflight.Set(float64(len(p.recs)))
 
-	ev, err := w.decode(f.msg.Value, profile.Origin{Topic: f.tp.Topic, Partition: f.tp.Partition, Offset: f.msg.Offset,
-		Timestamp: f.msg.Time, InsertID: carried, Key: f.msg.Key})
+	ev, err := f.ev, f.err
 	if skip, ok := errors.AsType[*profile.Skip](err); ok {
 		p.skipped(ref, skip)
 		return nil
@@ -284,10 +302,7 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		p.deadLetter(ref, reason, err.Error(), 0, 0, now, now)
 		return nil
 	}
-	rec.insertID = ev.InsertID
-	// The event is held as long as the record: it counts against the same budget.
-	rec.charge += len(ev.Body)
-	p.budget.take(len(ev.Body))
+	rec.insertID = ev.InsertID // its bytes were taken from the budget as it was decoded
 	b := p.lane(ev.DistinctID, len(ev.Body))
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {

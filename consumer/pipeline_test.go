@@ -158,7 +158,7 @@ func TestPipelineCommitsPastDeliveredAndDeadLettered(t *testing.T) {
 	dead := &fakeDead{}
 	p, disp, c := testPipeline(t, dead)
 	for i, v := range []string{goodA, bad, goodB} {
-		p.take(record(int64(i), v))
+		p.takeDecoded(record(int64(i), v))
 	}
 	p.flushAll(batcher.FlushShutdown, time.Time{})
 	submitQueued(p)
@@ -178,7 +178,7 @@ func TestPipelineHoldsOffsetsWhileDeadLettersFail(t *testing.T) {
 	dead := &fakeDead{down: true}
 	p, disp, c := testPipeline(t, dead)
 	for i, v := range []string{goodA, bad, goodB} {
-		p.take(record(int64(i), v))
+		p.takeDecoded(record(int64(i), v))
 	}
 	p.flushAll(batcher.FlushShutdown, time.Time{})
 	submitQueued(p)
@@ -196,8 +196,8 @@ func TestPipelineHoldsOffsetsWhileDeadLettersFail(t *testing.T) {
 func TestPipelineDeadLettersRefusedRecordsWithTheirStatus(t *testing.T) {
 	dead := &fakeDead{}
 	p, disp, c := testPipeline(t, dead)
-	p.take(record(0, goodA))
-	p.take(record(1, goodB))
+	p.takeDecoded(record(0, goodA))
+	p.takeDecoded(record(1, goodB))
 	p.flushAll(batcher.FlushShutdown, time.Time{})
 	submitQueued(p)
 	now := time.Now()
@@ -224,10 +224,10 @@ func TestPipelineDeadLettersRefusedRecordsWithTheirStatus(t *testing.T) {
 func TestPipelineCarriesInsertIDsThroughDeadLetters(t *testing.T) {
 	dead := &fakeDead{}
 	p, disp, _ := testPipeline(t, dead)
-	p.take(record(0, goodA))
+	p.takeDecoded(record(0, goodA))
 	replayed := record(1, goodB)
 	replayed.msg.Headers = []kafka.Header{{Key: dlq.HeaderInsertID, Value: []byte("first-delivery-of-b")}}
-	p.take(replayed)
+	p.takeDecoded(replayed)
 	p.flushAll(batcher.FlushShutdown, time.Time{})
 	submitQueued(p)
 	sent := map[string]string{}
@@ -258,8 +258,8 @@ func TestPipelineCarriesInsertIDsThroughDeadLetters(t *testing.T) {
 
 func TestPipelineNeverCommitsAbandonedRecords(t *testing.T) {
 	p, disp, c := testPipeline(t, &fakeDead{})
-	p.take(record(0, goodA))
-	p.take(record(1, goodB))
+	p.takeDecoded(record(0, goodA))
+	p.takeDecoded(record(1, goodB))
 	p.flushAll(batcher.FlushShutdown, time.Time{})
 	submitQueued(p)
 	disp.resolve(0, abandonKey("a"))
@@ -282,7 +282,7 @@ func TestPipelineFillsChunksAcrossPartitions(t *testing.T) {
 	for off := range perPart {
 		for n := range parts {
 			v := fmt.Sprintf(`{"distinct_id":"u%d-%d","operations":[{"set":{"n":1}}]}`, n, off)
-			p.take(fetched{tp: TopicPartition{"t", n}, msg: kafka.Message{Topic: "t", Partition: n, Offset: int64(off), Value: []byte(v)}})
+			p.takeDecoded(fetched{tp: TopicPartition{"t", n}, msg: kafka.Message{Topic: "t", Partition: n, Offset: int64(off), Value: []byte(v)}})
 		}
 	}
 	// The timer fires once the first record has waited the linger.
@@ -345,9 +345,9 @@ func TestPipelineDoesNotWaitOnABlockedSubmit(t *testing.T) {
 	p.sendCtx = sendCtx
 	go p.submitLoop()
 	defer close(p.toSubmit)
-	p.take(record(0, goodA))
+	p.takeDecoded(record(0, goodA))
 	p.flushAll(batcher.FlushLinger, time.Time{})
-	p.take(record(1, goodB))
+	p.takeDecoded(record(1, goodB))
 	p.flushAll(batcher.FlushLinger, time.Time{})
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -388,7 +388,7 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	takeN := func(n int) {
 		for range n {
 			v := fmt.Sprintf(`{"distinct_id":"u%d","operations":[{"set":{"n":%d}}]}`, off%50, off)
-			p.take(record(off, v))
+			p.takeDecoded(record(off, v))
 			off++
 		}
 	}
@@ -450,4 +450,12 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	if p.unresolved != 0 {
 		t.Errorf("%d chunks counted unresolved after every one was resolved", p.unresolved)
 	}
+}
+
+// takeDecoded decodes f as the decode pool would, then takes it.
+func (p *pipeline) takeDecoded(f fetched) *batcher.Batcher {
+	if !f.gap {
+		p.w.decodeItem(&f, p.budget)
+	}
+	return p.take(f)
 }

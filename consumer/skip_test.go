@@ -42,8 +42,8 @@ func TestPipelineCommitsPastSkippedRecords(t *testing.T) {
 	go p.deadLetterLoop()
 	t.Cleanup(func() { close(p.dlqIn) })
 
-	p.take(record(0, goodA))
-	p.take(record(1, ""))
+	p.takeDecoded(record(0, goodA))
+	p.takeDecoded(record(1, ""))
 	p.commit(false)
 	if got := c.at(tp0); got > 0 {
 		t.Fatalf("committed %d while offset 0 is in flight", got)

@@ -23,6 +23,8 @@ import (
 
 // Decoder turns a record's value into an identity event; its error is a *profile.Error, or a
 // *profile.Skip for a record that carries nothing to send, which is committed past and counted.
+// It must be safe for concurrent use: Config.DecodeWorkers goroutines call it at once
+// (profile.Decoder.Decode and the mapping decoders are).
 type Decoder func(value []byte, origin profile.Origin) (profile.Event, error)
 
 // Dispatcher sends chunks, keeping per-user order; *sender.Dispatcher is one.

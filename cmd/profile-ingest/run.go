@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -51,6 +52,7 @@ type runCmd struct {
 	Listen         *string        `help:"Address for /metrics, /healthz and /readyz; empty disables (observability.listen)."`
 	LogLevel       string         `help:"debug, info, warn or error (observability.log_level)."`
 	LogFormat      string         `help:"json or console (observability.log_format)."`
+	CPUProfile     string         `name:"cpu-profile" help:"Write a CPU profile of the whole run (pprof format) to this file: for finding where the time goes." type:"path"`
 }
 
 func (r *runCmd) Run() error {
@@ -64,6 +66,17 @@ func (r *runCmd) Run() error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	if r.CPUProfile != "" {
+		f, err := os.Create(r.CPUProfile)
+		if err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return &exitError{code: exitUsage, err: fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		defer pprof.StopCPUProfile()
+	}
 	return runWorker(ctx, cfg, log, os.Stdout)
 }
 
@@ -184,7 +197,7 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	wcfg.FetchMaxBytes, wcfg.FetchMaxWait = cfg.Kafka.FetchMaxBytes, cfg.Kafka.FetchMaxWait.D()
 	wcfg.MaxInFlightRecords, wcfg.MaxInFlightBytes = cfg.Consumer.MaxInFlightRecords, cfg.Consumer.MaxInFlightBytes
 	wcfg.CommitInterval, wcfg.DrainTimeout, wcfg.StopAtEnd = cfg.Consumer.CommitInterval.D(), cfg.Consumer.DrainTimeout.D(), cfg.Consumer.StopAtEnd
-	wcfg.LagInterval = cfg.Consumer.LagInterval.D()
+	wcfg.LagInterval, wcfg.DecodeWorkers = cfg.Consumer.LagInterval.D(), cfg.Consumer.DecodeWorkers
 	if cfg.Kafka.IsolationLevel == "read_uncommitted" {
 		wcfg.IsolationLevel = kafka.ReadUncommitted
 	}

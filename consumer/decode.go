@@ -1,0 +1,154 @@
+package consumer
+
+import (
+	"context"
+	"sync"
+
+	"github.com/profile-ingest/profile-ingest/dlq"
+	"github.com/profile-ingest/profile-ingest/profile"
+)
+
+// Decoding runs beside the pipeline, on consumer.decode_workers goroutines, so that a worker
+// uses every core it is given: the fetch loop cuts each partition's records into batches
+// (batchRecords and batchBytes at most), queues every batch both to the pool (work) and, in
+// fetch order, to the pipeline (out). A pool goroutine decodes a whole batch and closes its
+// done; the pipeline takes the batches in the order they were queued, waiting for the one at
+// the head to be done, so records reach the batchers, the offsets and the dead-letter topic in
+// the order they were fetched however the pool's goroutines finish: per-partition order, and
+// so per-user order, is the fetch order. The pipeline stays the only goroutine that touches
+// the offsets, the batchers and the in-flight records.
+//
+// Memory: an event's bytes are taken from the fetch budget (consumer.max_in_flight_bytes) by
+// the goroutine that decodes it, as its record's bytes were by the fetch loop, so decoded
+// records waiting for the pipeline count against the same bound; in records, what waits is at
+// most queueDepth(workers)+1 batches (out's capacity, and the one the pipeline holds).
+//
+// Shutdown: the pool's goroutines watch the fetch loop's context between batches, so a revoke
+// or a shutdown waits for at most one batch per goroutine (batchRecords records), and the fetch
+// loop returns only once they have all ended. Batches not taken by the pipeline when its
+// generation ends are dropped: their records were never added to the offsets, so they are not
+// committed and are read again.
+
+const (
+	// batchRecords and batchBytes bound a decode batch: small enough that the pool's
+	// goroutines share a partition's answer and a revoke waits little for one, large enough
+	// that handing batches over costs little per record.
+	batchRecords = 128
+	batchBytes   = 256 << 10
+)
+
+// queueDepth is how many batches wait, decoded or not, between the fetch loop and the
+// pipeline: enough to keep every pool goroutine busy while the pipeline takes a batch.
+func queueDepth(workers int) int { return 2 * workers }
+
+// decodeBatch is a run of items of one partition, in offset order, on its way to the
+// pipeline; a pool goroutine decodes its records and then closes done. A batch of gap items
+// only is queued done.
+type decodeBatch struct {
+	items []fetched
+	done  chan struct{}
+}
+
+// decodePool decodes the batches queued to work until ctx ends.
+type decodePool struct {
+	w      *Worker
+	budget *budget
+	work   chan *decodeBatch
+	wg     sync.WaitGroup
+}
+
+// startDecodePool starts w.cfg.DecodeWorkers goroutines that decode what is queued to the
+// returned pool's work; they end when ctx ends (stop waits for them).
+func (w *Worker) startDecodePool(ctx context.Context, b *budget) *decodePool {
+	n := max(w.cfg.DecodeWorkers, 1)
+	p := &decodePool{w: w, budget: b, work: make(chan *decodeBatch, queueDepth(n))}
+	p.wg.Add(n)
+	for range n {
+		go func() {
+			defer p.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case b := <-p.work:
+					p.decode(b)
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// stop waits for the pool's goroutines, once the context they were started with has ended.
+func (p *decodePool) stop() { p.wg.Wait() }
+
+// decode decodes the records of b, each into its item, takes the events' bytes from the
+// budget, and closes b.done.
+func (p *decodePool) decode(b *decodeBatch) {
+	for i := range b.items {
+		if !b.items[i].gap {
+			p.w.decodeItem(&b.items[i], p.budget)
+		}
+	}
+	close(b.done)
+}
+
+// decodeItem decodes the record of it into it, taking the event's bytes from b.
+func (w *Worker) decodeItem(it *fetched, b *budget) {
+	it.insertID, _ = dlq.Header(it.msg.Headers, dlq.HeaderInsertID)
+	it.ev, it.err = w.decode(it.msg.Value, profile.Origin{Topic: it.tp.Topic, Partition: it.tp.Partition,
+		Offset: it.msg.Offset, Timestamp: it.msg.Time, InsertID: it.insertID, Key: it.msg.Key})
+	if it.err == nil {
+		// The event is held as long as the record: it counts against the same budget.
+		it.charge += len(it.ev.Body)
+		b.take(len(it.ev.Body))
+	}
+}
+
+// batchBuilder cuts one partition's items into decode batches as the fetch loop copies them
+// out: each batch is allocated once, the first ones small (a partition with few records in
+// an answer costs little), the next twice as large, up to batchRecords.
+type batchBuilder struct {
+	out     []*decodeBatch
+	cur     []fetched
+	size    int  // the value bytes of cur
+	records bool // cur holds a record, not only gaps
+}
+
+const firstBatchRecords = 16
+
+func (bb *batchBuilder) add(it fetched) {
+	if len(bb.cur) == cap(bb.cur) || bb.size >= batchBytes {
+		next := firstBatchRecords
+		if cap(bb.cur) > 0 {
+			next = min(2*cap(bb.cur), batchRecords)
+		}
+		bb.close()
+		bb.cur = make([]fetched, 0, next)
+	}
+	bb.cur = append(bb.cur, it)
+	bb.size += len(it.msg.Value)
+	bb.records = bb.records || !it.gap
+}
+
+// close ends the current batch.
+func (bb *batchBuilder) close() {
+	if len(bb.cur) == 0 {
+		return
+	}
+	b := &decodeBatch{items: bb.cur, done: closedDone}
+	if bb.records {
+		b.done = make(chan struct{})
+	}
+	bb.out = append(bb.out, b)
+	bb.cur, bb.size, bb.records = nil, 0, false
+}
+
+// finish returns the batches, in order.
+func (bb *batchBuilder) finish() []*decodeBatch {
+	bb.close()
+	return bb.out
+}
+
+// closedDone is the done of a batch that needs no decoding.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()

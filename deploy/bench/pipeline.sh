@@ -336,6 +336,7 @@ image() {
 		-e SUPRSEND_BASE_URL="http://$lat_addr/" -e SUPRSEND_WORKSPACE_KEY=WSKEY_bench \
 		"${IMAGE:-profile-ingest:bench}" run --listen "" --log-level error --stop-at-end >"$tmp/image.out" 2>&1 || true
 	code=$("$rt" inspect -f '{{.State.ExitCode}}' "$name") oom=$("$rt" inspect -f '{{.State.OOMKilled}}' "$name")
+	[[ $code != 137 ]] || oom="$oom (exit 137: SIGKILL, the OOM killer; runc on cgroup v1 does not always report it)"
 	"$rt" rm "$name" >/dev/null
 	seen=$(jfield seen "$(curl -fsS "http://$lat_addr/_sim/latency")")
 	echo "  image: exit $code, OOM-killed $oom, $seen of $mem256_records records delivered in $((SECONDS - began)) s; $(tail -n 1 "$tmp/image.out")"

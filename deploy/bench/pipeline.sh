@@ -52,8 +52,9 @@
 # to measure instead of this tree's), BASE_BIN (another build, e.g. of main, measured too in
 # every run and case, as the "base" rows: a before/after on the same topics and the same noise),
 # KEEP_TOPICS=1 keeps the topics made (deleted after each scenario by default). RECORDS and
-# PARTITIONS are the small scenario's, as before. The default run takes about 15 minutes on the
-# 2-core development machine; fewer SCENARIOS, RUNS, or smaller counts shrink it.
+# PARTITIONS are the small scenario's, as before. The default run takes about 7 minutes on the
+# 2-core development machine (LATENCY_RUNS=3 adds 4; a stalled broker in huge, minutes more);
+# fewer SCENARIOS, RUNS, or smaller counts shrink it.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)

@@ -38,6 +38,9 @@ type Config struct {
 	// benchmark's raw-speed ratio. Requests are still counted; faults do not apply. Default:
 	// false.
 	AcceptAll bool
+	// RecordLatency records every event's end-to-end latency, its arrival minus its "$time",
+	// read at GET /_sim/latency (see Latency), with or without AcceptAll. Default: false.
+	RecordLatency bool
 }
 
 // Default returns a configuration without credentials.

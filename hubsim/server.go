@@ -29,7 +29,8 @@ type Server struct {
 	faultMu sync.Mutex
 	faults  *faultState
 
-	stats stats
+	stats   stats
+	latency latencyRecorder // when cfg.RecordLatency
 }
 
 // New returns a Server, or an error when cfg is invalid.
@@ -53,6 +54,8 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /_sim/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Faults()) })
 	s.mux.HandleFunc("POST /_sim/faults", s.handleSetFaults)
+	s.mux.HandleFunc("GET /_sim/latency", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, s.Latency()) })
+	s.mux.HandleFunc("POST /_sim/latency", s.handleLatencyWindow)
 	return s, nil
 }
 
@@ -76,6 +79,7 @@ func (s *Server) Reset() {
 	s.store = newStore(s.cfg.KeepInsertIDs, s.cfg.DedupWindow)
 	s.mu.Unlock()
 	s.stats.reset()
+	s.latency.reset(0, 0)
 }
 
 // Faults returns the faults in force.
@@ -185,6 +189,9 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.refuse(w, &requestError{Status: 400, Cause: "bad_body", Msg: "reading body: " + err.Error()})
 		return
+	}
+	if s.cfg.RecordLatency {
+		s.latency.record(time.Now(), body)
 	}
 	if s.cfg.AcceptAll {
 		s.accept(w)

@@ -30,6 +30,7 @@ type cli struct {
 	KeepInsertIDs int           `name:"keep-insert-ids" default:"0" help:"Latest $insert_ids each profile keeps, for order checks."`
 	DedupWindow   int           `default:"1048576" help:"Applied $insert_ids remembered to skip duplicates."`
 	AcceptAll     bool          `help:"Answer 202 to every event request without checking or applying it (the cheapest sink, for benchmarks); requests are still counted."`
+	RecordLatency bool          `help:"Record each event's arrival minus its $time (end-to-end latency), read at GET /_sim/latency; POST /_sim/latency {\"from_ms\":…,\"until_ms\":…} sets the window."`
 
 	ErrorRate        float64       `help:"Share of requests answered --error-status."`
 	ErrorStatus      int           `default:"503" help:"Status of injected errors (5xx)."`
@@ -59,7 +60,7 @@ func run(c cli, log zerolog.Logger) error {
 	cfg := hubsim.Default()
 	cfg.Key, cfg.Secret = c.Key, c.Secret
 	cfg.MaxSkew, cfg.AcceptAnyDate, cfg.KeepInsertIDs, cfg.DedupWindow = c.MaxSkew, c.AcceptAnyDate, c.KeepInsertIDs, c.DedupWindow
-	cfg.AcceptAll = c.AcceptAll
+	cfg.AcceptAll, cfg.RecordLatency = c.AcceptAll, c.RecordLatency
 	cfg.Faults = hubsim.Faults{
 		ErrorRate: c.ErrorRate, ErrorStatus: c.ErrorStatus, ThrottleRate: c.ThrottleRate,
 		RetryAfter: hubsim.Duration(c.RetryAfter), Latency: hubsim.Duration(c.Latency),

@@ -8,8 +8,14 @@
 #      names the build; the dead letters name the build; SIGTERM stops it with exit 0.
 #   2. the image's defaults: user 65532, PROFILE_INGEST_CONFIG naming its config, which listens
 #      on 0.0.0.0:9464, the address kubelet probes and Prometheus reach.
+#   3. memory under a hard limit (issue 12 §1): a backlog of MEMORY_TEST_RECORDS (40000) records
+#      of 8 KB over 256 partitions, five times the default 64 MiB in-flight budget, drained
+#      with --stop-at-end under --memory MEMORY_TEST_LIMIT (160m, above the README's bound of
+#      max_in_flight_bytes + 64 MiB): the worker exits 0, is not OOM-killed, and hubsim applied
+#      every record. (A reader per partition, before the fetch loop, needed over 250 MiB here.)
 # It prints "SKIP: …" and exits 0 only when no container runtime works here.
-# Environment: IMAGE (profile-ingest:test), MEMORY (256m), CONTAINER_RUNTIME.
+# Environment: IMAGE (profile-ingest:test), MEMORY (256m), MEMORY_TEST_LIMIT (160m),
+# MEMORY_TEST_RECORDS (40000, 0 skips step 3), CONTAINER_RUNTIME.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -39,6 +45,7 @@ fail() { echo "FAIL: test-image: $*" >&2; exit 1; }
 say() { printf '== test-image: %s\n' "$*"; }
 cleanup() {
 	"$rt" rm -f -t 5 "$name" >/dev/null 2>&1 || true
+	"$rt" rm -f -t 5 "$name-mem" >/dev/null 2>&1 || true
 	[[ -n $hubsim_pid ]] && kill "$hubsim_pid" 2>/dev/null && wait "$hubsim_pid" 2>/dev/null || true
 	rm -rf "$work"
 }
@@ -58,7 +65,7 @@ metric_sum() { curl -fsS "http://$listen/metrics" | awk -v m="$1" 'index($1, m"{
 
 say "building the image with $rt"
 "$here/build.sh"
-go build -o "$work/" ./cmd/hubsim ./cmd/profile-ingest
+go build -o "$work/" ./cmd/hubsim ./cmd/profile-ingest ./deploy/bench/load
 ua=$("$repo/.cache/image/profile-ingest" version | sed -n 's/^user agent: //p')
 commit=$(sed -n 's/.*buildinfo\.Commit=\([^ ]*\).*/\1/p' <<<"$("$here/ldflags.sh")")
 
@@ -110,7 +117,9 @@ resolved() {
 }
 eventually 300 "every one of the $want records is consumed and delivered or dead-lettered" resolved
 curl -fsS "http://$listen/readyz" >/dev/null || fail "/readyz does not answer 200 after the history was delivered"
-curl -fsS "http://$listen/metrics" | grep -q "^profile_ingest_build_info{commit=\"$commit\"" ||
+# (Read whole, then matched: `cmd | grep -q` under pipefail fails when grep's early exit breaks cmd's pipe.)
+metrics=$(curl -fsS "http://$listen/metrics")
+grep -q "^profile_ingest_build_info{commit=\"$commit\"" <<<"$metrics" ||
 	fail "/metrics has no profile_ingest_build_info for commit $commit"
 delivered=$(metric profile_ingest_records_delivered_total)
 dead=$(metric_sum profile_ingest_dlq_records_total)
@@ -127,12 +136,38 @@ code=$("$rt" inspect -f '{{.State.ExitCode}}' "$name")
 peak=$("$rt" logs "$name" 2>/dev/null | grep -i 'peak' | tail -1 || true)
 say "SIGTERM: exit 0; ${peak:-no summary line}"
 
+mem_records=${MEMORY_TEST_RECORDS:-40000}
+mem_limit=${MEMORY_TEST_LIMIT:-160m}
+if ((mem_records > 0)); then
+	say "publishing $mem_records records of 8 KB to 256 partitions of $topic.mem"
+	"$work/load" -brokers "$brokers" -topic "$topic.mem" -partitions 256 -n "$mem_records" -size 8000 >/dev/null
+	curl -fsS -X POST "http://$hub/_sim/reset" >/dev/null
+	say "draining it with --stop-at-end under --memory $mem_limit"
+	# shellcheck disable=SC2046
+	"$rt" run --name "$name-mem" $(run_flags "$rt") --network host --read-only --memory "$mem_limit" \
+		--security-opt no-new-privileges --cap-drop ALL \
+		-v "$work/secrets:/var/run/secrets/profile-ingest:ro" \
+		-e KAFKA_BROKERS="$brokers" -e PROFILE_INGEST_TOPICS="$topic.mem" -e PROFILE_INGEST_GROUP="image-mem-$run_id" \
+		-e SUPRSEND_BASE_URL="http://$hub/" -e SUPRSEND_WORKSPACE_KEY="$key" \
+		"$IMAGE" run --secret-file /var/run/secrets/profile-ingest/workspace-secret --listen "" --stop-at-end >"$work/mem.out" 2>&1 || true
+	oom=$("$rt" inspect -f '{{.State.OOMKilled}}' "$name-mem")
+	code=$("$rt" inspect -f '{{.State.ExitCode}}' "$name-mem")
+	[[ $oom == false ]] || fail "--memory $mem_limit: the worker was OOM-killed draining $mem_records records of 8 KB over 256 partitions (exit $code)"
+	# runc on cgroup v1 does not always report OOMKilled: a SIGKILL (137) is the OOM killer too.
+	[[ $code != 137 ]] || fail "--memory $mem_limit: the worker was killed (exit 137, SIGKILL: the OOM killer) draining $mem_records records of 8 KB over 256 partitions"
+	[[ $code == 0 ]] || { tail -20 "$work/mem.out"; fail "--memory $mem_limit: the worker exited $code, want 0 (--stop-at-end)"; }
+	applied=$(curl -fsS "http://$hub/_sim/stats" | sed -n 's/.*"events_applied":\([0-9]*\).*/\1/p')
+	[[ $applied == "$mem_records" ]] || fail "--memory $mem_limit: hubsim applied $applied events, want $mem_records"
+	say "--memory $mem_limit: exit 0, not OOM-killed, $applied of $mem_records records applied; $(tail -n 1 "$work/mem.out")"
+fi
+
 # The image's defaults, read from the image itself. (The run above loaded its config file too:
 # PROFILE_INGEST_CONFIG names it and `run` refuses a missing one; --listen overrode its address,
 # because on the host network 0.0.0.0:9464 would open the port on every interface of the machine.)
 say "the image's defaults"
 [[ $("$rt" image inspect -f '{{.Config.User}}' "$IMAGE") == 65532:65532 ]] || fail "the image's user is not 65532:65532"
-"$rt" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE" | grep -qx 'PROFILE_INGEST_CONFIG=/etc/profile-ingest/config.yaml' ||
+env=$("$rt" image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$IMAGE")
+grep -qx 'PROFILE_INGEST_CONFIG=/etc/profile-ingest/config.yaml' <<<"$env" ||
 	fail "the image does not set PROFILE_INGEST_CONFIG=/etc/profile-ingest/config.yaml"
 cid=$("$rt" create "$IMAGE")
 "$rt" cp "$cid:/etc/profile-ingest/config.yaml" "$work/image-config.yaml"

@@ -6,6 +6,8 @@
 //
 // The child's stdin, stdout and stderr are the command's; -o gets one line,
 // "wall_s=<s> cpu_s=<s> maxrss_kib=<KiB> exit=<code>", and measure exits with the child's code.
+// SIGTERM and SIGINT are passed on to the child (a live consumer is stopped that way and still
+// measured).
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
 	"time"
 )
@@ -28,7 +31,18 @@ func main() {
 	cmd := exec.Command(flag.Arg(0), flag.Args()[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "measure: %v\n", err)
+		os.Exit(2)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
 	wall := time.Since(start)
 	code := 0
 	var exit *exec.ExitError

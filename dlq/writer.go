@@ -31,11 +31,19 @@ type Config struct {
 	// RetryMax caps one wait between writes; writes are retried until the context ends. It is
 	// short because offsets wait on these writes and a retry costs the broker little. Default: 2s.
 	RetryMax time.Duration
+	// MaxBatchBytes bounds the dead letters of one record batch (one produce request carries
+	// one batch per partition): the dead-letter topic's max.message.bytes. A broker refuses a
+	// larger batch only after reading it whole into memory, so dead letters of large records
+	// must not be gathered beyond it. A dead letter larger than it is written alone (and, if
+	// the topic refuses it, waits for the topic's limit to be raised). Default: 1 MiB, a
+	// broker's default max.message.bytes.
+	MaxBatchBytes int
 }
 
 // Default returns the defaults for topic.
 func Default(topic string) Config {
-	return Config{Topic: topic, WriteTimeout: 10 * time.Second, RetryInitial: 200 * time.Millisecond, RetryMax: 2 * time.Second}
+	return Config{Topic: topic, WriteTimeout: 10 * time.Second, RetryInitial: 200 * time.Millisecond, RetryMax: 2 * time.Second,
+		MaxBatchBytes: 1 << 20}
 }
 
 // Validate names the first field that is wrong.
@@ -49,6 +57,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dlq: RetryInitial %s must be positive", c.RetryInitial)
 	case c.RetryMax < c.RetryInitial:
 		return fmt.Errorf("dlq: RetryMax %s must be at least RetryInitial %s", c.RetryMax, c.RetryInitial)
+	case c.MaxBatchBytes < 1:
+		return fmt.Errorf("dlq: MaxBatchBytes %d must be positive", c.MaxBatchBytes)
 	}
 	return nil
 }
@@ -57,7 +67,8 @@ func (c Config) Validate() error {
 // for concurrent use.
 type Writer struct {
 	cfg     Config
-	w       *kafka.Writer
+	w       *kafka.Writer // batches of at most cfg.MaxBatchBytes
+	one     *kafka.Writer // one dead letter a request, however large: the broker's limit decides
 	log     zerolog.Logger
 	version string
 	host    string
@@ -96,7 +107,9 @@ func WithRedact(secrets ...string) Option {
 }
 
 // WithTransport sets the kafka-go transport (TLS, SASL). Default: kafka.DefaultTransport.
-func WithTransport(t kafka.RoundTripper) Option { return func(w *Writer) { w.w.Transport = t } }
+func WithTransport(t kafka.RoundTripper) Option {
+	return func(w *Writer) { w.w.Transport, w.one.Transport = t, t }
+}
 
 // NewWriter returns a Writer producing to cfg.Topic on brokers.
 func NewWriter(brokers []string, cfg Config, opts ...Option) (*Writer, error) {
@@ -107,27 +120,44 @@ func NewWriter(brokers []string, cfg Config, opts ...Option) (*Writer, error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	w := &Writer{
-		cfg:  cfg,
-		log:  zerolog.Nop(),
-		host: host,
-		m:    newMetrics(nil),
-		w: &kafka.Writer{
+	producer := func(batchSize int, batchBytes int64) *kafka.Writer {
+		return &kafka.Writer{
 			Addr:         kafka.TCP(brokers...),
 			Topic:        cfg.Topic,
 			Balancer:     &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll,
 			MaxAttempts:  1, // Write retries, with its own backoff and logging
 			BatchTimeout: time.Millisecond,
-			BatchBytes:   64 << 20, // the broker's max.message.bytes decides; see Write
+			BatchSize:    batchSize,
+			BatchBytes:   batchBytes,
 			WriteTimeout: cfg.WriteTimeout,
 			ReadTimeout:  cfg.WriteTimeout,
-		},
+		}
+	}
+	w := &Writer{
+		cfg:  cfg,
+		log:  zerolog.Nop(),
+		host: host,
+		m:    newMetrics(nil),
+		w:    producer(100, int64(cfg.MaxBatchBytes)), // kafka-go's default batch size
+		one:  producer(1, maxRecordBytes),
 	}
 	for _, o := range opts {
 		o(w)
 	}
 	return w, nil
+}
+
+// maxRecordBytes is the most a dead letter written alone may be for kafka-go; the broker's
+// max.message.bytes of the dead-letter topic is what decides.
+const maxRecordBytes = 1 << 30
+
+// SetMaxBatchBytes sets Config.MaxBatchBytes once the dead-letter topic's max.message.bytes is
+// known. It must be called before the first Write.
+func (w *Writer) SetMaxBatchBytes(n int) {
+	if n > 0 {
+		w.cfg.MaxBatchBytes, w.w.BatchBytes = n, int64(n)
+	}
 }
 
 // Write dead-letters recs and returns once every in-sync replica acknowledged them. A failed
@@ -158,10 +188,11 @@ func (w *Writer) Write(ctx context.Context, recs ...Record) error {
 			last = w.w.WriteMessages(ctx, pending...)
 			pending = failedOf(pending, last)
 		}
-		// The broker refuses a record batch over the topic's max.message.bytes: write the rest
-		// one by one, so that only a dead letter that is itself too large waits for the limit
-		// to be raised.
-		if tooLarge(last) && len(pending) > 1 {
+		// The broker refuses a record batch over the topic's max.message.bytes (and kafka-go
+		// one over MaxBatchBytes): write the rest one by one, each alone in its request, so
+		// that only a dead letter that is itself too large waits, and goes through as soon as
+		// the topic's limit is raised.
+		if tooLarge(last) {
 			oneByOne = true
 		}
 		if last != nil && ctx.Err() != nil {
@@ -239,7 +270,7 @@ func (w *Writer) writeEach(ctx context.Context, msgs []kafka.Message) ([]kafka.M
 	var failed []kafka.Message
 	var errs []error
 	for _, m := range msgs {
-		if err := w.w.WriteMessages(ctx, m); err != nil {
+		if err := w.one.WriteMessages(ctx, m); err != nil {
 			failed, errs = append(failed, m), append(errs, err)
 		}
 	}
@@ -273,7 +304,7 @@ func largest(msgs []kafka.Message) int {
 }
 
 // Close flushes and closes the producer.
-func (w *Writer) Close() error { return w.w.Close() }
+func (w *Writer) Close() error { return errors.Join(w.w.Close(), w.one.Close()) }
 
 // errorText bounds an error text and removes every secret from it.
 func (w *Writer) errorText(s string) string {

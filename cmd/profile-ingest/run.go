@@ -177,7 +177,9 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	dead, err := dlq.NewWriter(cfg.Kafka.Brokers, dlq.Default(cfg.DLQTopic()), dlq.WithLogger(log), dlq.WithRegisterer(reg),
+	dcfg := dlq.Default(cfg.DLQTopic())
+	dcfg.MaxBatchBytes = cfg.DLQ.MaxMessageBytes // until the topic's own limit is read
+	dead, err := dlq.NewWriter(cfg.Kafka.Brokers, dcfg, dlq.WithLogger(log), dlq.WithRegisterer(reg),
 		dlq.WithWorkerVersion(buildinfo.UserAgent()), dlq.WithRedact(secret, cfg.Kafka.SASL.Password.Reveal()), dlq.WithTransport(transport))
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
@@ -217,12 +219,16 @@ func runWorker(ctx context.Context, cfg config.Config, log zerolog.Logger, summa
 		defer srv.Close()
 	}
 	// A cluster that cannot be reached yet is waited for (see connectKafka), observable meanwhile.
-	if err := connectKafka(ctx, cfg, transport, log, startup); err != nil {
+	dlqMaxBytes, err := connectKafka(ctx, cfg, transport, log, startup)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before the cluster was reached: nothing was consumed
 		}
 		return err
 	}
+	// Dead letters are gathered into batches the dead-letter topic takes: a larger one is
+	// refused only after the broker has read it whole into memory.
+	dead.SetMaxBatchBytes(dlqMaxBytes)
 	log.Info().Strs("topics", cfg.Kafka.Topics).Str("group", cfg.Kafka.GroupID).Str("dlq", cfg.DLQTopic()).
 		Str("base_url", cfg.SuprSend.BaseURL).Str("version", buildinfo.Get().Version).Str("commit", buildinfo.Get().Commit).Msg("starting")
 	began := time.Now()

@@ -34,11 +34,15 @@ func (s *kafkaStartup) Ready() error { return *s.why.Load() }
 // be reached yet, as during a rolling restart: each failure is logged and shown by /readyz, and
 // the next try comes after a backoff (500 ms to 30 s). A refusal that waiting cannot change (a
 // failed authentication or TLS verification, a missing authorization or topic) is returned. It
-// returns ctx's error when ctx ends first.
-func connectKafka(ctx context.Context, cfg config.Config, transport *kafka.Transport, log zerolog.Logger, s *kafkaStartup) error {
+// returns ctx's error when ctx ends first, and else the dead-letter topic's max.message.bytes
+// (0 when it could not be read).
+func connectKafka(ctx context.Context, cfg config.Config, transport *kafka.Transport, log zerolog.Logger, s *kafkaStartup) (int, error) {
 	brokers := strings.Join(cfg.Kafka.Brokers, ",")
+	dlqMaxBytes := 0
 	err := kafkautil.UntilReachable(ctx, func(ctx context.Context) error {
-		return ensureDLQTopic(ctx, cfg, transport, log)
+		var err error
+		dlqMaxBytes, err = ensureDLQTopic(ctx, cfg, transport, log)
+		return err
 	}, func(err error, next time.Duration) {
 		s.set(fmt.Errorf("kafka %s not reachable, retrying: %w", brokers, err))
 		log.Warn().Err(err).Str("brokers", brokers).Dur("retry_in", next).
@@ -47,5 +51,5 @@ func connectKafka(ctx context.Context, cfg config.Config, transport *kafka.Trans
 	if err == nil {
 		s.set(nil)
 	}
-	return err
+	return dlqMaxBytes, err
 }

@@ -19,36 +19,37 @@ import (
 const dlqHeadroom = 64 << 10
 
 // ensureDLQTopic checks that the dead-letter topic exists, creating it when configured to, and
-// warns when it cannot take a dead letter of the largest record the consumed topics take.
-func ensureDLQTopic(ctx context.Context, cfg config.Config, transport *kafka.Transport, log zerolog.Logger) error {
+// warns when it cannot take a dead letter of the largest record the consumed topics take. It
+// returns the topic's max.message.bytes, or 0 when it could not be read.
+func ensureDLQTopic(ctx context.Context, cfg config.Config, transport *kafka.Transport, log zerolog.Logger) (int, error) {
 	c := &kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 30 * time.Second, Transport: transport}
 	topic := cfg.DLQTopic()
 	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	switch {
 	case err != nil:
-		return fmt.Errorf("kafka %s: %w", strings.Join(cfg.Kafka.Brokers, ","), err)
+		return 0, fmt.Errorf("kafka %s: %w", strings.Join(cfg.Kafka.Brokers, ","), err)
 	case len(md.Topics) == 1 && md.Topics[0].Error == nil:
-		checkDLQCapacity(ctx, c, topic, cfg.Kafka.Topics, log)
-		return nil
+		return checkDLQCapacity(ctx, c, topic, cfg.Kafka.Topics, log), nil
 	case len(md.Topics) == 1 && !errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition):
-		return fmt.Errorf("dead-letter topic %s: %w", topic, md.Topics[0].Error)
+		return 0, fmt.Errorf("dead-letter topic %s: %w", topic, md.Topics[0].Error)
 	}
 	if !cfg.DLQ.Create {
-		return fmt.Errorf("dead-letter topic %s does not exist (create it, or set dlq.create: true)", topic)
+		return 0, fmt.Errorf("dead-letter topic %s does not exist (create it, or set dlq.create: true)", topic)
 	}
-	return createTopic(ctx, c, topic, cfg.DLQ.Partitions,
+	return cfg.DLQ.MaxMessageBytes, createTopic(ctx, c, topic, cfg.DLQ.Partitions,
 		kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(cfg.DLQ.MaxMessageBytes)})
 }
 
 // checkDLQCapacity warns when the dead-letter topic's max.message.bytes leaves less than
 // dlqHeadroom over a consumed topic's: a record near that topic's limit could not be
 // dead-lettered, and the worker would hold its partition, retrying, until the limit is raised.
-// A cluster that does not answer is not a reason to stop: the check is advice.
-func checkDLQCapacity(ctx context.Context, c *kafka.Client, dlqTopic string, topics []string, log zerolog.Logger) {
+// A cluster that does not answer is not a reason to stop: the check is advice. It returns the
+// dead-letter topic's max.message.bytes, or 0 when it could not be read.
+func checkDLQCapacity(ctx context.Context, c *kafka.Client, dlqTopic string, topics []string, log zerolog.Logger) int {
 	limits, err := maxMessageBytes(ctx, c, append([]string{dlqTopic}, topics...))
 	if err != nil || limits[dlqTopic] <= 0 {
 		log.Debug().Err(err).Msg("max.message.bytes of the topics not read")
-		return
+		return 0
 	}
 	for _, t := range topics {
 		if need := limits[t] + dlqHeadroom; limits[t] > 0 && limits[dlqTopic] < need {
@@ -57,6 +58,7 @@ func checkDLQCapacity(ctx context.Context, c *kafka.Client, dlqTopic string, top
 				Msg("the dead-letter topic cannot take the dead letter of every record of the topic; a record that large would hold its partition until the dead-letter topic's max.message.bytes is raised to needed_max_message_bytes")
 		}
 	}
+	return limits[dlqTopic]
 }
 
 // maxMessageBytes reads the max.message.bytes of topics.

@@ -27,6 +27,7 @@ import (
 func (p *pipeline) submit(c batcher.Chunk) {
 	p.w.m.chunks.WithLabelValues(string(c.Reason)).Inc()
 	p.unresolved++
+	p.windowPeak = max(p.windowPeak, p.unresolved)
 	p.queued = append(p.queued, c)
 }
 

@@ -57,9 +57,10 @@ type pipeline struct {
 	// lanes build the chunks from the records of every owned partition, in the order they
 	// arrive, so that chunks fill at moderate rates instead of each partition's closing on the
 	// linger timer (SuprSend limits requests, not records). A user's records go to lane
-	// hash(distinct_id) % width; width follows the rate (see resize): one lane while fewer than
-	// a chunk's worth of records arrive per linger, more when more arrive, so that chunks of
-	// users that do not meet can be sent in parallel. Per-user order does not need
+	// hash(distinct_id) % width; width follows the rate and the API (see resize): one lane while
+	// fewer than a chunk's worth of records arrive per linger or the API keeps up with one chunk
+	// at a time, more when more arrive and chunks overlap, so that chunks of users that do not
+	// meet can be sent in parallel. Per-user order does not need
 	// per-partition chunks: a user's open records are all in one lane, chunks are submitted in
 	// the order they close, the dispatcher starts a chunk only when no earlier unresolved chunk
 	// holds one of its users, and each record's result resolves its own partition's offset.
@@ -69,6 +70,7 @@ type pipeline struct {
 	windowRecs int       // records taken since window
 	windowSize int       // their bytes
 	pressed    bool      // records waited on the API during the window (see resize)
+	windowPeak int       // the most chunks unresolved at once during the window
 	unresolved int       // chunks closed and not yet resolved
 	recs       map[uint64]*inflight
 	nextRef    uint64
@@ -376,18 +378,23 @@ func (p *pipeline) lane(key string, n int) *batcher.Batcher {
 // resize sets the width for the next window: every lane when records waited on the API during
 // the window that ends at now (at once when they do; more chunks closed and unresolved than
 // there are lanes to send in parallel: the rate seen is what the API took, and parallel
-// chunks are what raises it), else the number of chunks that fill within one linger at the
-// window's rate (1 to len(p.lanes)). A change closes every open chunk first (reason resize),
-// so that no user's records are ever open in two lanes.
+// chunks are what raises it); one lane when the API kept up with one chunk at a time (never
+// more than one unresolved: parallel chunks would fill no faster together, each only slower,
+// and their records would wait longer for the same requests a second); else the number of
+// chunks that fill within one linger at the window's rate (1 to len(p.lanes)). A change closes
+// every open chunk first (reason resize), so that no user's records are ever open in two lanes.
 func (p *pipeline) resize(now time.Time) {
 	cfg := p.w.batch
 	perLinger := float64(cfg.Linger) / float64(max(now.Sub(p.window), time.Millisecond))
 	full := max(float64(p.windowRecs)*perLinger/float64(cfg.MaxRecords), float64(p.windowSize)*perLinger/float64(cfg.MaxBytes))
 	want := min(max(int(full), 1), len(p.lanes))
-	if p.pressed {
+	switch {
+	case p.pressed:
 		want = len(p.lanes)
+	case p.windowPeak <= 1:
+		want = 1
 	}
-	p.window, p.windowRecs, p.windowSize, p.pressed = now, 0, 0, false
+	p.window, p.windowRecs, p.windowSize, p.pressed, p.windowPeak = now, 0, 0, false, p.unresolved
 	if want == p.width {
 		return
 	}

@@ -378,6 +378,37 @@ func TestPipelineDoesNotWaitOnABlockedSubmit(t *testing.T) {
 	}
 }
 
+// At a rate that fills several chunks per linger, an API that answers each chunk before the
+// next one closes keeps one lane: parallel lanes would send as many requests a second, each
+// chunk filling slower, its records waiting longer (the latency scenario of issue 12: 10,000
+// records/s with a 100 ms linger waited about twice the fill time of one chunk with two lanes).
+func TestPipelineKeepsOneLaneWhileTheAPIKeepsUp(t *testing.T) {
+	p, disp, _ := testPipeline(t, &fakeDead{})
+	off := int64(0)
+	settled := 0
+	for window := range 3 {
+		p.window = time.Now().Add(-rateWindow)
+		for range 1000 { // 2.5 chunks per 1 s linger, each answered as soon as it closes
+			v := fmt.Sprintf(`{"distinct_id":"u%d","operations":[{"set":{"n":%d}}]}`, off%50, off)
+			p.takeDecoded(record(off, v))
+			off++
+			submitQueued(p)
+			for ; settled < len(disp.chunks); settled++ {
+				disp.resolve(settled, delivered)
+				p.handleResults(<-p.done)
+			}
+		}
+		if p.width != 1 {
+			t.Fatalf("window %d: width %d while the API answered every chunk before the next closed, want 1", window, p.width)
+		}
+	}
+	for _, c := range disp.chunks {
+		if c.Reason == batcher.FlushResize {
+			t.Errorf("a chunk closed by a resize: the width changed")
+		}
+	}
+}
+
 // At a rate that fills several chunks per linger the pipeline keeps several lanes open, users
 // split between them, narrows back to one when the rate drops, and opens every lane at once
 // when closed chunks wait on the API; across every change each user's records are submitted

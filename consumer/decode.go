@@ -83,26 +83,47 @@ func (w *Worker) startDecodePool(ctx context.Context, b *budget) *decodePool {
 func (p *decodePool) stop() { p.wg.Wait() }
 
 // decode decodes the records of b, each into its item, takes the events' bytes from the
-// budget, and closes b.done.
+// budget, and closes b.done. The events' bodies share one buffer (the batcher copies a body
+// when it takes it), sized for the batch (no body is over profile.MaxEventBytes): one
+// allocation per batch instead of one per record.
 func (p *decodePool) decode(b *decodeBatch) {
+	size := 0
 	for i := range b.items {
 		if !b.items[i].gap {
-			p.w.decodeItem(&b.items[i], p.budget)
+			size += min(len(b.items[i].msg.Value)+bodyOverhead, profile.MaxEventBytes)
+		}
+	}
+	arena := make([]byte, 0, size)
+	for i := range b.items {
+		if !b.items[i].gap {
+			arena = p.w.decodeItem(&b.items[i], p.budget, arena)
 		}
 	}
 	close(b.done)
 }
 
-// decodeItem decodes the record of it into it, taking the event's bytes from b.
-func (w *Worker) decodeItem(it *fetched, b *budget) {
+// bodyOverhead is what an event's body adds to its message on average ($insert_id, $time,
+// the SDK's fields): the room a batch's shared body buffer leaves per record. A body that does
+// not fit in what is left gets a buffer of its own.
+const bodyOverhead = 256
+
+// decodeItem decodes the record of it into it, its body at the free end of arena when it fits,
+// taking the event's bytes from b; it returns arena with the body appended when it went there.
+func (w *Worker) decodeItem(it *fetched, b *budget, arena []byte) []byte {
 	it.insertID, _ = dlq.Header(it.msg.Headers, dlq.HeaderInsertID)
-	it.ev, it.err = w.decode(it.msg.Value, profile.Origin{Topic: it.tp.Topic, Partition: it.tp.Partition,
+	free := arena[len(arena):]
+	it.ev, it.err = w.decode(free, it.msg.Value, profile.Origin{Topic: it.tp.Topic, Partition: it.tp.Partition,
 		Offset: it.msg.Offset, Timestamp: it.msg.Time, InsertID: it.insertID, Key: it.msg.Key})
-	if it.err == nil {
-		// The event is held as long as the record: it counts against the same budget.
-		it.charge += len(it.ev.Body)
-		b.take(len(it.ev.Body))
+	if it.err != nil {
+		return arena
 	}
+	// The event is held as long as the record: it counts against the same budget.
+	it.charge += len(it.ev.Body)
+	b.take(len(it.ev.Body))
+	if n := len(it.ev.Body); n > 0 && n <= cap(free) && &free[:1][0] == &it.ev.Body[0] {
+		arena = arena[:len(arena)+n] // the body went to the free end: keep it
+	}
+	return arena
 }
 
 // batchBuilder cuts one partition's items into decode batches as the fetch loop copies them

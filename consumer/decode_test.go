@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,11 +28,11 @@ func TestDecodedOutOfOrderReachesTheBatchersInOffsetOrder(t *testing.T) {
 	var finished []int64 // offsets in the order their decoding finished
 	var mu sync.Mutex
 	inner := p.w.decode
-	p.w.decode = func(v []byte, o profile.Origin) (profile.Event, error) {
+	p.w.decode = func(buf, v []byte, o profile.Origin) (profile.Event, error) {
 		if o.Offset == 0 {
 			<-secondDone
 		}
-		ev, err := inner(v, o)
+		ev, err := inner(buf, v, o)
 		mu.Lock()
 		finished = append(finished, o.Offset)
 		mu.Unlock()
@@ -112,7 +113,7 @@ func TestDecodePoolEndsWithItsContext(t *testing.T) {
 	p, _, _ := testPipeline(t, &fakeDead{})
 	before := runtime.NumGoroutine()
 	gate := make(chan struct{})
-	p.w.decode = func([]byte, profile.Origin) (profile.Event, error) {
+	p.w.decode = func(_, _ []byte, _ profile.Origin) (profile.Event, error) {
 		<-gate
 		return profile.Event{}, &profile.Error{Reason: profile.ReasonInvalidMessage, Msg: "x"}
 	}
@@ -187,5 +188,36 @@ func TestBatchBuilderCutsByRecordsAndBytes(t *testing.T) {
 	case <-bs[0].done:
 	default:
 		t.Error("a batch of gaps only waits for decoding")
+	}
+}
+
+// A decode batch's events share one body buffer: each body must be exactly the one its record
+// decodes to alone, whatever the sizes around it (small, near the event limit, refused as too
+// large, refused as invalid).
+func TestDecodeBatchBodiesShareOneBufferIntact(t *testing.T) {
+	p, _, _ := testPipeline(t, &fakeDead{})
+	var items []fetched
+	for i, pad := range []int{0, 5000, 10, 9800, 20000, 1, 3000, 0, 700} {
+		v := fmt.Sprintf(`{"distinct_id":"u%d","operations":[{"set":{"pad":%q}}]}`, i, strings.Repeat("p", pad))
+		if i == 7 {
+			v = `{"distinct_id":` // invalid
+		}
+		items = append(items, record(int64(i), v))
+	}
+	b := &decodeBatch{items: items, done: make(chan struct{})}
+	(&decodePool{w: p.w, budget: newBudget(1 << 30)}).decode(b)
+	shared := 0
+	for i, it := range b.items {
+		want, werr := p.w.decode(nil, it.msg.Value, profile.Origin{Topic: it.tp.Topic, Partition: it.tp.Partition,
+			Offset: it.msg.Offset, Timestamp: it.msg.Time, Key: it.msg.Key})
+		if (werr == nil) != (it.err == nil) || string(it.ev.Body) != string(want.Body) {
+			t.Errorf("record %d: body %.80q (err %v), want %.80q (err %v)", i, it.ev.Body, it.err, want.Body, werr)
+		}
+		if i > 0 && len(it.ev.Body) > 0 && len(b.items[i-1].ev.Body) > 0 && cap(it.ev.Body) > len(it.ev.Body) {
+			shared++ // a body with room after it is a slice of the shared buffer
+		}
+	}
+	if shared == 0 {
+		t.Errorf("no body went to the batch's shared buffer")
 	}
 }

@@ -52,7 +52,7 @@ func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values
 	t.Helper()
 	cfg := Default()
 	cfg.Brokers, cfg.Topics, cfg.GroupID, cfg.IsolationLevel = []string{"127.0.0.1:1"}, []string{"t"}, "g", level
-	w, err := New(cfg, func([]byte, profile.Origin) (profile.Event, error) { return profile.Event{}, nil },
+	w, err := New(cfg, func(_, _ []byte, _ profile.Origin) (profile.Event, error) { return profile.Event{}, nil },
 		batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, &fakeDispatch{}, &fakeDead{})
 	if err != nil {
 		t.Fatal(err)

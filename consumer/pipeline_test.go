@@ -94,7 +94,7 @@ func testPipeline(t *testing.T, dead *fakeDead) (*pipeline, *fakeDispatch, *comm
 	cfg := Default()
 	cfg.Brokers, cfg.Topics, cfg.GroupID = []string{"127.0.0.1:1"}, []string{"t"}, "g"
 	disp := &fakeDispatch{}
-	w, err := New(cfg, dec.Decode,
+	w, err := New(cfg, dec.DecodeTo,
 		batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, disp, dead)
 	if err != nil {
 		t.Fatal(err)
@@ -486,7 +486,7 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 // takeDecoded decodes f as the decode pool would, then takes it.
 func (p *pipeline) takeDecoded(f fetched) *batcher.Batcher {
 	if !f.gap {
-		p.w.decodeItem(&f, p.budget)
+		p.w.decodeItem(&f, p.budget, nil)
 	}
 	return p.take(f)
 }

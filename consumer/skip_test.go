@@ -21,7 +21,7 @@ func TestPipelineCommitsPastSkippedRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	var keys []string
-	decode := func(v []byte, o profile.Origin) (profile.Event, error) {
+	decode := func(_, v []byte, o profile.Origin) (profile.Event, error) {
 		keys = append(keys, string(o.Key))
 		if len(v) == 0 {
 			return profile.Event{}, &profile.Skip{Reason: "tombstone"}

@@ -23,9 +23,17 @@ import (
 
 // Decoder turns a record's value into an identity event; its error is a *profile.Error, or a
 // *profile.Skip for a record that carries nothing to send, which is committed past and counted.
-// It must be safe for concurrent use: Config.DecodeWorkers goroutines call it at once
-// (profile.Decoder.Decode and the mapping decoders are).
-type Decoder func(value []byte, origin profile.Origin) (profile.Event, error)
+// It may write the event's body into buf's storage when it is large enough (as
+// profile.Decoder.DecodeTo does; the worker hands it the free end of a buffer shared by a run
+// of records) or ignore buf. It must be safe for concurrent use: Config.DecodeWorkers
+// goroutines call it at once, each with a buf of its own (profile.Decoder and the mapping
+// decoders are).
+type Decoder func(buf, value []byte, origin profile.Origin) (profile.Event, error)
+
+// IgnoreBuf adapts a decoder that allocates its bodies itself.
+func IgnoreBuf(decode func(value []byte, origin profile.Origin) (profile.Event, error)) Decoder {
+	return func(_, value []byte, origin profile.Origin) (profile.Event, error) { return decode(value, origin) }
+}
 
 // Dispatcher sends chunks, keeping per-user order; *sender.Dispatcher is one.
 type Dispatcher interface {

@@ -53,7 +53,7 @@ func TestGroupReachedNeverGuesses(t *testing.T) {
 			cfg := Default()
 			cfg.Brokers, cfg.Topics, cfg.GroupID = []string{"127.0.0.1:1"}, []string{"t"}, "g"
 			cfg.Transport = offsetFetchAnswer{c.res}
-			w, err := New(cfg, func([]byte, profile.Origin) (profile.Event, error) { return profile.Event{}, nil },
+			w, err := New(cfg, func(_, _ []byte, _ profile.Origin) (profile.Event, error) { return profile.Event{}, nil },
 				batcher.Config{MaxRecords: 400, MaxBytes: 819200, Linger: time.Second}, &fakeDispatch{}, &fakeDead{})
 			if err != nil {
 				t.Fatal(err)

@@ -180,7 +180,7 @@ func explain(r io.Reader, topic, file string, recordTime time.Time, decode consu
 		if len(bytes.TrimSpace(line)) > 0 {
 			total++
 			origin := profile.Origin{Topic: topic, Partition: 0, Offset: int64(lineNo), Timestamp: recordTime}
-			ev, derr := decode(line, origin)
+			ev, derr := decode(nil, line, origin)
 			var rej *rejection
 			var skip *profile.Skip
 			if errors.As(derr, &skip) {

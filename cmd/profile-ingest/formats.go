@@ -20,7 +20,7 @@ func formatDecoder(format mapping.Format, mappingFile string, dec *profile.Decod
 		if mappingFile != "" {
 			return nil, fmt.Errorf("a mapping is for the debezium and segment formats, not mutation")
 		}
-		return dec.Decode, nil
+		return dec.DecodeTo, nil
 	}
 	m := mapping.Default(format)
 	var err error
@@ -39,13 +39,13 @@ func formatDecoder(format mapping.Format, mappingFile string, dec *profile.Decod
 		if err != nil {
 			return nil, err
 		}
-		return d.Decode, nil
+		return consumer.IgnoreBuf(d.Decode), nil
 	case mapping.FormatSegment:
 		s, err := mapping.NewSegment(m, dec)
 		if err != nil {
 			return nil, err
 		}
-		return s.Decode, nil
+		return consumer.IgnoreBuf(s.Decode), nil
 	}
 	return nil, fmt.Errorf("%q is not a format: use mutation, debezium or segment", format)
 }
@@ -74,11 +74,11 @@ func topicDecoders(k config.Kafka, mutation *profile.Decoder, log zerolog.Logger
 	if len(byTopic) == 1 {
 		return byTopic[k.Topics[0]], nil
 	}
-	return func(v []byte, o profile.Origin) (profile.Event, error) {
+	return func(buf, v []byte, o profile.Origin) (profile.Event, error) {
 		dec, ok := byTopic[o.Topic]
 		if !ok { // not a consumed topic: cannot happen; refuse rather than guess its format
 			return profile.Event{}, &profile.Error{Reason: profile.ReasonInvalidMessage, Msg: "topic " + o.Topic + " is not consumed by this worker"}
 		}
-		return dec(v, o)
+		return dec(buf, v, o)
 	}, nil
 }

@@ -97,14 +97,14 @@ func TestTopicDecodersPickByTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	seg := []byte(`{"type":"identify","userId":"u","traits":{"email":"a@example.com"}}`)
-	if _, err := dec(seg, profile.Origin{Topic: "seg"}); err != nil {
+	if _, err := dec(nil, seg, profile.Origin{Topic: "seg"}); err != nil {
 		t.Errorf("segment topic: %v", err)
 	}
 	var pe *profile.Error
-	if _, err := dec(seg, profile.Origin{Topic: "m"}); !errors.As(err, &pe) || pe.Reason != profile.ReasonInvalidMessage {
+	if _, err := dec(nil, seg, profile.Origin{Topic: "m"}); !errors.As(err, &pe) || pe.Reason != profile.ReasonInvalidMessage {
 		t.Errorf("mutation topic given a Segment call: %v, want invalid_message", err)
 	}
-	if _, err := dec([]byte(`{"distinct_id":"u","operations":[]}`), profile.Origin{Topic: "m"}); err != nil {
+	if _, err := dec(nil, []byte(`{"distinct_id":"u","operations":[]}`), profile.Origin{Topic: "m"}); err != nil {
 		t.Errorf("mutation topic: %v", err)
 	}
 }

@@ -7,11 +7,9 @@ import (
 	"io"
 	"net"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/fetch"
 
 	"github.com/profile-ingest/profile-ingest/profile"
@@ -22,9 +20,9 @@ import (
 // partition that broker leads, on kafka-go's protocol layer (a kafka.Transport), and hands the
 // records to the pipeline in partition order. It replaces one kafka.Reader per partition: the
 // bytes fetched and not yet resolved are bounded by one budget (consumer.max_in_flight_bytes),
-// the read deadline has headroom over the fetch's MaxWait, and transactions are read as the
-// Java client reads them (aborted records and control markers are never delivered). A batch
-// whose tail the log cleaner removed is crossed as compacted.go explains.
+// the read deadline has headroom over the fetch's MaxWait (budget.go), and transactions are
+// read as the Java client reads them (answer.go: aborted records and control markers are never
+// delivered). A batch whose tail the log cleaner removed is crossed as compacted.go explains.
 
 const (
 	// fetchHeadroom is how late after its MaxWait a fetch answer may arrive before it counts as
@@ -61,45 +59,6 @@ type fetched struct {
 	insertID string
 	ev       profile.Event
 	err      error
-}
-
-// budget counts the bytes fetched and not yet resolved against consumer.max_in_flight_bytes:
-// the fetch loop takes, the pipeline gives back. Its methods are safe for concurrent use and do
-// nothing on a nil budget.
-type budget struct {
-	limit int64
-	used  atomic.Int64
-	freed chan struct{} // a wake-up for the fetch loop, capacity 1
-}
-
-func newBudget(limit int) *budget {
-	return &budget{limit: int64(limit), freed: make(chan struct{}, 1)}
-}
-
-func (b *budget) take(n int) {
-	if b != nil {
-		b.used.Add(int64(n))
-	}
-}
-
-func (b *budget) release(n int) {
-	if b == nil || n == 0 {
-		return
-	}
-	b.used.Add(-int64(n))
-	select {
-	case b.freed <- struct{}{}:
-	default:
-	}
-}
-
-// chargeOf is what a fetched record costs the budget.
-func chargeOf(m *kafka.Message) int {
-	n := len(m.Key) + len(m.Value) + recordOverhead
-	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
 }
 
 // partFetch is the fetch state of one owned partition.
@@ -569,81 +528,6 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 	f.send(ctx, fetched{tp: p.tp, gap: true, upTo: p.pos})
 }
 
-// records copies the records of one partition's answer out of its buffers, in offset order, cut
-// into decode batches, taking their bytes from the budget, and moves p past them; a trailing
-// gap item tells the pipeline of offsets without records after the last record. With read_committed it leaves out the records of aborted transactions as
-// the Java client does: a batch of a transactional producer is aborted when the broker lists an
-// aborted transaction of that producer starting at or before it and the producer's abort
-// marker has not come yet. Control batches (the markers) are never delivered.
-func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBatch {
-	if p.probe != nil {
-		return f.probed(p, rp)
-	}
-	var items batchBuilder
-	before := p.pos
-	delivered := int64(-1)
-	batches := batchesOf(rp)
-	committed := f.w.cfg.IsolationLevel == kafka.ReadCommitted
-	var aborted []fetch.ResponseTransaction
-	if committed {
-		aborted = slices.SortedFunc(slices.Values(rp.AbortedTransactions), func(a, b fetch.ResponseTransaction) int {
-			return cmp.Compare(a.FirstOffset, b.FirstOffset)
-		})
-	}
-	abortedBy := map[int64]bool{}
-	upTo := func(off int64) {
-		for len(aborted) > 0 && aborted[0].FirstOffset <= off {
-			abortedBy[aborted[0].ProducerID] = true
-			aborted = aborted[1:]
-		}
-	}
-	for _, br := range batches {
-		switch b := br.(type) {
-		case *protocol.ControlBatch:
-			if committed && b.ProducerID >= 0 {
-				upTo(b.BaseOffset)
-				if isAbortMarker(b) {
-					delete(abortedBy, b.ProducerID)
-				}
-			}
-			drain(b)
-			p.pos = max(p.pos, b.BaseOffset+1) // a control batch holds one record
-			continue
-		case *protocol.RecordBatch:
-			if committed && b.ProducerID >= 0 && b.Attributes.Transactional() {
-				upTo(b.BaseOffset)
-				if abortedBy[b.ProducerID] {
-					p.pos = max(p.pos, drain(b)+1)
-					continue
-				}
-			}
-		}
-		for {
-			rec, err := br.ReadRecord()
-			if err != nil {
-				break // io.EOF, or a batch cut short: fetched again from p.pos
-			}
-			if rec.Offset < p.pos {
-				closeRecord(rec)
-				continue
-			}
-			m := message(p.tp, rec)
-			c := chargeOf(&m)
-			f.budget.take(c)
-			items.add(fetched{tp: p.tp, msg: m, charge: c})
-			p.pos, delivered = rec.Offset+1, rec.Offset
-		}
-	}
-	if p.pos > before && p.pos != delivered+1 {
-		items.add(fetched{tp: p.tp, gap: true, upTo: p.pos})
-	}
-	if p.pos == before && len(batches) > 0 {
-		// Batches, but nothing at or after the position: the end of a batch was compacted away.
-		f.stalled(p, rp, batches)
-	}
-	return items.finish()
-}
-
 // send hands a gap item to the pipeline, after what was queued before; false when ctx ended
 // first.
 func (f *fetcher) send(ctx context.Context, it fetched) bool {
@@ -667,72 +551,6 @@ func (f *fetcher) queue(ctx context.Context, b *decodeBatch) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// message copies a record out of the fetch answer's buffers, its key and value into one
-// allocation (a null key or value stays nil).
-func message(tp TopicPartition, rec *protocol.Record) kafka.Message {
-	m := kafka.Message{Topic: tp.Topic, Partition: tp.Partition, Offset: rec.Offset, Time: rec.Time}
-	kn, vn := 0, 0
-	if rec.Key != nil {
-		kn = rec.Key.Len()
-	}
-	if rec.Value != nil {
-		vn = rec.Value.Len()
-	}
-	buf := make([]byte, kn+vn)
-	if rec.Key != nil {
-		m.Key = buf[:kn:kn]
-		_, _ = io.ReadFull(rec.Key, m.Key)
-	}
-	if rec.Value != nil {
-		m.Value = buf[kn:]
-		_, _ = io.ReadFull(rec.Value, m.Value)
-	}
-	closeRecord(rec)
-	if len(rec.Headers) > 0 {
-		m.Headers = make([]kafka.Header, len(rec.Headers))
-		for i, h := range rec.Headers {
-			m.Headers[i] = kafka.Header{Key: h.Key, Value: slices.Clone(h.Value)}
-		}
-	}
-	return m
-}
-
-func closeRecord(rec *protocol.Record) {
-	if rec.Key != nil {
-		rec.Key.Close()
-	}
-	if rec.Value != nil {
-		rec.Value.Close()
-	}
-}
-
-// drain reads r to its end, giving its buffers back, and returns the last offset read (-1 if none).
-func drain(r protocol.RecordReader) int64 {
-	last := int64(-1)
-	if r == nil {
-		return last
-	}
-	for {
-		rec, err := r.ReadRecord()
-		if err != nil {
-			return last
-		}
-		last = rec.Offset
-		closeRecord(rec)
-	}
-}
-
-// isAbortMarker reports whether a control batch is a transaction's abort marker (control type 0).
-func isAbortMarker(b *protocol.ControlBatch) bool {
-	rec, err := b.ReadRecord()
-	if err != nil {
-		return false
-	}
-	defer closeRecord(rec)
-	k, err := protocol.ReadAll(rec.Key)
-	return err == nil && len(k) == 4 && k[2] == 0 && k[3] == 0
 }
 
 // reasonOf names a fetch error for profile_ingest_fetch_errors_total.

@@ -141,13 +141,21 @@ func TestDashboardMetricsAreExported(t *testing.T) {
 		}
 		return strings.Split(body, "\n")
 	}
+	// Consumed is counted when a record is fetched; its dead letter is written later, and the
+	// commit after that: wait for the commit (no partition lags), so every series is there.
 	eventually(t, 5*time.Minute, "the worker has consumed the sample history and committed it", func() bool {
-		consumed, lagged := false, false
+		consumed, lagged, partitions, caughtUp := false, false, 0, 0
 		for _, l := range lines() {
 			consumed = consumed || l == "profile_ingest_records_consumed_total 5000"
 			lagged = lagged || strings.HasPrefix(l, "profile_ingest_consumer_lag_seconds{")
+			if strings.HasPrefix(l, "profile_ingest_consumer_lag_records{") {
+				partitions++
+				if strings.HasSuffix(l, " 0") {
+					caughtUp++
+				}
+			}
 		}
-		return consumed && lagged
+		return consumed && lagged && partitions == 2 && caughtUp == partitions
 	})
 	exported := map[string]bool{}
 	for _, l := range lines() {

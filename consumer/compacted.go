@@ -36,31 +36,34 @@ func (t *tailProbe) at() int64 {
 	return t.lo + (t.hi-t.lo)/2
 }
 
-// firstBase returns the base offset of an answer's first record batch, and false when the
-// answer holds none.
-func firstBase(batches []protocol.RecordReader) (int64, bool) {
-	for _, br := range batches {
-		switch b := br.(type) {
-		case *protocol.RecordBatch:
-			return b.BaseOffset, true
-		case *protocol.ControlBatch:
-			return b.BaseOffset, true
-		}
-		// A legacy message set (v0/v1): no batch headers, and the cleaner leaves none behind.
-		return -1, true
+// baseOf returns the base offset of a record batch, and false for a legacy message set (v0/v1:
+// no batch headers, and the cleaner leaves none behind).
+func baseOf(br protocol.RecordReader) (int64, bool) {
+	switch b := br.(type) {
+	case *protocol.RecordBatch:
+		return b.BaseOffset, true
+	case *protocol.ControlBatch:
+		return b.BaseOffset, true
 	}
-	return 0, false
+	return -1, false
 }
 
-// lastBase returns the base offset of an answer's last record batch.
+// firstBase returns the base offset of an answer's first record batch (-1 for a legacy message
+// set), and false when the answer holds none.
+func firstBase(batches []protocol.RecordReader) (int64, bool) {
+	if len(batches) == 0 {
+		return 0, false
+	}
+	base, _ := baseOf(batches[0])
+	return base, true
+}
+
+// lastBase returns the base offset of an answer's last record batch, -1 when it holds none.
 func lastBase(batches []protocol.RecordReader) int64 {
 	base := int64(-1)
 	for _, br := range batches {
-		switch b := br.(type) {
-		case *protocol.RecordBatch:
-			base = b.BaseOffset
-		case *protocol.ControlBatch:
-			base = b.BaseOffset
+		if b, ok := baseOf(br); ok {
+			base = b
 		}
 	}
 	return base

@@ -75,6 +75,7 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBa
 			m := message(p.tp, rec)
 			c := chargeOf(&m)
 			f.budget.take(c)
+			f.w.m.fetchedBytes.Add(float64(c - recordOverhead))
 			items.add(fetched{tp: p.tp, msg: m, charge: c})
 			p.pos, delivered = rec.Offset+1, rec.Offset
 		}

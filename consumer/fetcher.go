@@ -28,11 +28,6 @@ const (
 	// fetchHeadroom is how late after its MaxWait a fetch answer may arrive before it counts as
 	// a timeout: a busy broker or machine answers late, and that is not a reason to reconnect.
 	fetchHeadroom = 15 * time.Second
-	// minPartitionBytes is the least a fetch asks of one partition, so that a partition's share
-	// of the budget is never too small to be useful. The first partition of a fetch with data
-	// gets its first record batch whatever its size (the broker's rule), and the partitions are
-	// rotated from one fetch to the next, so a record up to the broker's limit always progresses.
-	minPartitionBytes = 64 << 10
 	// recordOverhead is what a fetched record costs beyond its key, value and headers: the
 	// message, its in-flight entry, and their bookkeeping.
 	recordOverhead = 256
@@ -71,6 +66,7 @@ type partFetch struct {
 	backoff  time.Duration
 	warnedOO bool       // its offset-out-of-range warning was logged
 	probe    *tailProbe // the search for the end of a compacted batch, while on (compacted.go)
+	served   uint64     // the number of the last answer that moved it forward (fetcher.answers)
 }
 
 // fetchAt is the offset p's next fetch asks for.
@@ -105,6 +101,7 @@ type fetcher struct {
 	parts   map[TopicPartition]*partFetch
 	order   []TopicPartition
 	rot     int
+	answers uint64       // fetch answers handled
 	busy    map[int]bool // brokers with a fetch in flight
 	results chan fetchResult
 }
@@ -305,6 +302,10 @@ func (f *fetcher) dispatch(ctx context.Context) time.Time {
 		if f.busy[leader] {
 			continue
 		}
+		// The broker fills an answer's partitions in the order asked, up to the fetch's size:
+		// those served least recently go first, so that every partition with a backlog gets
+		// its turn (the rotation above orders the ties).
+		slices.SortStableFunc(ps, func(a, b *partFetch) int { return cmp.Compare(a.served, b.served) })
 		used := f.budget.used.Load()
 		left := f.budget.limit - used
 		// Wait for room rather than ask for crumbs; with nothing held, ask for it all (the
@@ -354,7 +355,12 @@ func (f *fetcher) leaders(ctx context.Context) bool {
 
 // start sends one fetch for ps to their leader, asking for at most maxBytes in all.
 func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxBytes int) {
-	per := int32(min(max(maxBytes/len(ps), minPartitionBytes), f.w.cfg.FetchMaxBytes))
+	// Every partition may answer up to FetchMaxBytes: the request's MaxBytes bounds the answer
+	// as a whole. A partition's share of it would be no bound worth having: the broker cuts a
+	// record batch larger than the partition's limit, and a cut batch is thrown away, so with
+	// producer batches larger than the share only the answer's first partition (whose first
+	// batch the broker sends whole) would progress, a fetch at a time.
+	per := int32(min(maxBytes, f.w.cfg.FetchMaxBytes))
 	req := &fetch.Request{
 		ReplicaID: -1, MaxWaitTime: int32(f.w.cfg.FetchMaxWait.Milliseconds()), MinBytes: 1, MaxBytes: int32(maxBytes),
 		IsolationLevel: int8(f.w.cfg.IsolationLevel), SessionID: 0, SessionEpoch: -1, // a full fetch: no fetch session
@@ -396,6 +402,7 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 // leaders up again for what failed.
 func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBatch) {
 	f.busy[r.leader] = false
+	f.answers++
 	for _, p := range r.parts {
 		p.inflight = false
 	}
@@ -425,6 +432,7 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBa
 		}
 		return nil
 	}
+	f.w.m.fetches.Inc()
 	asked := map[TopicPartition]*partFetch{}
 	for _, p := range r.parts {
 		asked[p.tp] = p
@@ -444,8 +452,12 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBa
 				continue
 			}
 			p.backoff = 0
+			at := p.fetchAt()
 			if bs := f.records(p, rp); len(bs) > 0 {
 				runs = append(runs, bs)
+			}
+			if p.fetchAt() != at {
+				p.served = f.answers
 			}
 		}
 	}

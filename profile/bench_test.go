@@ -28,6 +28,21 @@ func largeMessage() string {
 	return b.String()
 }
 
+// paddedMessage is about 8 KB shaped like the pipeline benchmark's large records (deploy/demo/gen
+// -size 8000): a channel operation and set operations of nested attributes, ~150 B each.
+func paddedMessage() string {
+	var b strings.Builder
+	b.WriteString(`{"distinct_id":"user-003","event_id":"sample-s7-n50-u5-z8000-000019","operations":[`)
+	b.WriteString(`{"add_androidpush":{"provider":"xiaomi","token":"xiaomi-token-3"}}`)
+	for k := 0; b.Len() < 8000; k++ {
+		n := strconv.Itoa(k)
+		b.WriteString(`,{"set":{"attr_` + n + `":{"label":"attribute ` + n + ` of record 19","nested":{"enabled":true,` +
+			`"note":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},"score":` + n + `,"tags":["alpha","beta","gamma"]}}}`)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
 // hugeMessage is about 64 KB of set operations whose values nest eight levels deep: the
 // event would be over MaxEventBytes, so Decode walks all of it and then rejects it as too_large.
 // It shows that decoding is linear in the input however deep its values nest.
@@ -59,6 +74,7 @@ func BenchmarkDecode(b *testing.B) {
 		{"small", smallMessage},
 		{"small_no_event_id", strings.Replace(smallMessage, `"event_id":"8d6f3c1e-3f0a-4a39-9a57-5d8e2f0b1c77",`, "", 1)},
 		{"large", largeMessage()},
+		{"padded", paddedMessage()},
 		{"huge_too_large", hugeMessage()},
 	} {
 		value := []byte(bc.msg)
@@ -136,7 +152,7 @@ func (c cpuClock) report(b *testing.B, bytes int) {
 // encoding/json's Valid over the same messages (validation only, no output).
 func BenchmarkValidReference(b *testing.B) {
 	for _, bc := range []struct{ name, msg string }{
-		{"small", smallMessage}, {"large", largeMessage()}, {"huge_too_large", hugeMessage()},
+		{"small", smallMessage}, {"large", largeMessage()}, {"padded", paddedMessage()}, {"huge_too_large", hugeMessage()},
 	} {
 		value := []byte(bc.msg)
 		b.Run(bc.name, func(b *testing.B) {
@@ -155,7 +171,7 @@ func BenchmarkValidReference(b *testing.B) {
 // BenchmarkCheckJSON measures the validating pass alone (checkJSONIndex), the floor of Decode.
 func BenchmarkCheckJSON(b *testing.B) {
 	for _, bc := range []struct{ name, msg string }{
-		{"small", smallMessage}, {"large", largeMessage()}, {"huge_too_large", hugeMessage()},
+		{"small", smallMessage}, {"large", largeMessage()}, {"padded", paddedMessage()}, {"huge_too_large", hugeMessage()},
 	} {
 		value := []byte(bc.msg)
 		b.Run(bc.name, func(b *testing.B) {

@@ -26,10 +26,12 @@ import (
 // Kafka timestamp from at (the zero time: now).
 func deadLettersTo(t *testing.T, brokers []string, topic string, partition int, at []time.Time, recs ...dlq.Record) {
 	t.Helper()
+	tr := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second}
+	defer tr.CloseIdleConnections() // after the writer's Close (see ownTransport)
 	w := &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
 		Balancer:  kafka.BalancerFunc(func(kafka.Message, ...int) int { return partition }),
-		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second},
+		Transport: tr,
 	}
 	defer w.Close()
 	var msgs []kafka.Message

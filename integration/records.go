@@ -17,6 +17,10 @@ import (
 // waits until all in-sync replicas acknowledge them.
 func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
 	t.Helper()
+	// Its own transport: kafka-go's default one caches metadata across tests, and may not yet
+	// know a topic created a moment ago. Closed once the writer is (see ownTransport).
+	tr := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second}
+	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Topic:        topic,
@@ -25,9 +29,7 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message
 		BatchSize:    1000,
 		BatchBytes:   8 << 20,
 		BatchTimeout: 5 * time.Millisecond,
-		// Its own transport: kafka-go's default one caches metadata across tests, and may not
-		// yet know a topic created a moment ago.
-		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second},
+		Transport:    tr,
 	}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

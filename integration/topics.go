@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -20,7 +21,24 @@ import (
 // test that restarts a broker meets no stale pooled connection.
 func Client(brokers []string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second,
-		Transport: &kafka.Transport{DialTimeout: 10 * time.Second, IdleTimeout: time.Second}}
+		Transport: ownTransport(&kafka.Transport{DialTimeout: 10 * time.Second, IdleTimeout: time.Second})}
+}
+
+// ownTransport wraps a transport of a test helper so that its connections and its metadata
+// poller end after each request. A kafka.Transport keeps, per broker list it has talked to, a
+// goroutine that fetches the metadata of every topic every MetadataTTL (at most 6 s, 1 s for
+// the producers) until CloseIdleConnections; neither a kafka.Client nor a kafka.Writer given a
+// transport closes it. The suite makes hundreds of them: left open, they polled the broker
+// hundreds of times a second by the end of the suite, and once a 256-partition topic existed
+// the test process spent its time reading metadata (TestMemoryBoundedByInFlightBytes timed out
+// producing its records). The next request opens a new pool, with fresh metadata.
+func ownTransport(t *kafka.Transport) kafka.RoundTripper { return closingTransport{t} }
+
+type closingTransport struct{ t *kafka.Transport }
+
+func (c closingTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
+	defer c.t.CloseIdleConnections()
+	return c.t.RoundTrip(ctx, addr, req)
 }
 
 var unsafeTopicChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)

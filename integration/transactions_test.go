@@ -76,12 +76,14 @@ func writeTransactions(t *testing.T, brokers []string, topic string) txTopic {
 		t.Helper()
 		for _, p := range ps {
 			r := rec("plain", p)
+			tr := &kafka.Transport{DialTimeout: 10 * time.Second}
 			w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: fixed(p), RequiredAcks: kafka.RequireAll,
-				Transport: &kafka.Transport{DialTimeout: 10 * time.Second}}
+				Transport: tr}
 			if err := w.WriteMessages(ctx, kafka.Message{Key: r.Key, Value: r.Value}); err != nil {
 				t.Fatalf("plain record to %d: %v", p, err)
 			}
 			_ = w.Close()
+			tr.CloseIdleConnections() // see ownTransport
 		}
 	}
 	end := func(cl *kgo.Client, commit kgo.TransactionEndTry) {

@@ -27,6 +27,7 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBa
 	var items batchBuilder
 	before := p.pos
 	delivered := int64(-1)
+	got := 0 // the bytes of the records taken, for profile_ingest_fetched_bytes_total
 	batches := batchesOf(rp)
 	committed := f.w.cfg.IsolationLevel == kafka.ReadCommitted
 	var aborted []fetch.ResponseTransaction
@@ -75,11 +76,12 @@ func (f *fetcher) records(p *partFetch, rp *fetch.ResponsePartition) []*decodeBa
 			m := message(p.tp, rec)
 			c := chargeOf(&m)
 			f.budget.take(c)
-			f.w.m.fetchedBytes.Add(float64(c - recordOverhead))
+			got += c - recordOverhead
 			items.add(fetched{tp: p.tp, msg: m, charge: c})
 			p.pos, delivered = rec.Offset+1, rec.Offset
 		}
 	}
+	f.w.m.fetchedBytes.Add(float64(got))
 	if p.pos > before && p.pos != delivered+1 {
 		items.add(fetched{tp: p.tp, gap: true, upTo: p.pos})
 	}

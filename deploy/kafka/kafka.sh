@@ -105,7 +105,10 @@ PROPS
 }
 
 # storage_props RF MIN_ISR prints the settings of data, topics and groups that the single node
-# (RF 1, MIN_ISR 1: Kafka's defaults) and the cluster's nodes share.
+# (RF 1, MIN_ISR 1: Kafka's defaults) and the cluster's nodes share. The log cleaner's dedupe
+# buffer is 16 MiB instead of 128: it is allocated on the heap (512 MiB here) each time the
+# cleaner starts, and a dynamic cleaner setting restarts it (the compacted-topic tests set and
+# restore log.cleaner.backoff.ms), so with 128 MiB the broker could run out of heap and exit.
 storage_props() {
 	cat <<PROPS
 log.dirs=$run/data
@@ -124,6 +127,7 @@ group.initial.rebalance.delay.ms=0
 group.consumer.min.session.timeout.ms=1000
 group.min.session.timeout.ms=1000
 log.retention.hours=24
+log.cleaner.dedupe.buffer.size=16777216
 PROPS
 }
 

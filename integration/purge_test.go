@@ -27,7 +27,7 @@ import (
 func deadLettersTo(t *testing.T, brokers []string, topic string, partition int, at []time.Time, recs ...dlq.Record) {
 	t.Helper()
 	tr := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second}
-	defer tr.CloseIdleConnections() // after the writer's Close (see ownTransport)
+	defer tr.CloseIdleConnections() // after the writer's Close (see closingTransport)
 	w := &kafka.Writer{
 		Addr: kafka.TCP(brokers...), Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond,
 		Balancer:  kafka.BalancerFunc(func(kafka.Message, ...int) int { return partition }),

@@ -18,7 +18,7 @@ import (
 func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
 	t.Helper()
 	// Its own transport: kafka-go's default one caches metadata across tests, and may not yet
-	// know a topic created a moment ago. Closed once the writer is (see ownTransport).
+	// know a topic created a moment ago. Closed once the writer is (see closingTransport).
 	tr := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second}
 	defer tr.CloseIdleConnections()
 	w := &kafka.Writer{

@@ -21,19 +21,18 @@ import (
 // test that restarts a broker meets no stale pooled connection.
 func Client(brokers []string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second,
-		Transport: ownTransport(&kafka.Transport{DialTimeout: 10 * time.Second, IdleTimeout: time.Second})}
+		Transport: closingTransport{&kafka.Transport{DialTimeout: 10 * time.Second, IdleTimeout: time.Second}}}
 }
 
-// ownTransport wraps a transport of a test helper so that its connections and its metadata
-// poller end after each request. A kafka.Transport keeps, per broker list it has talked to, a
-// goroutine that fetches the metadata of every topic every MetadataTTL (at most 6 s, 1 s for
-// the producers) until CloseIdleConnections; neither a kafka.Client nor a kafka.Writer given a
-// transport closes it. The suite makes hundreds of them: left open, they polled the broker
-// hundreds of times a second by the end of the suite, and once a 256-partition topic existed
-// the test process spent its time reading metadata (TestMemoryBoundedByInFlightBytes timed out
-// producing its records). The next request opens a new pool, with fresh metadata.
-func ownTransport(t *kafka.Transport) kafka.RoundTripper { return closingTransport{t} }
-
+// closingTransport is a test helper's transport whose connections and metadata poller end after
+// each request. A kafka.Transport keeps, per broker list it has talked to, a goroutine that
+// fetches the metadata of every topic every MetadataTTL (at most 6 s, 1 s for the producers)
+// until CloseIdleConnections, and neither a kafka.Client nor a kafka.Writer given a transport
+// closes it. The suite makes hundreds of them (the writers close theirs after the writer): left
+// open, they polled the broker hundreds of times a second by the end of the suite, and once a
+// 256-partition topic existed the test process spent its time reading metadata
+// (TestMemoryBoundedByInFlightBytes timed out producing its records). The next request opens a
+// new pool, with fresh metadata.
 type closingTransport struct{ t *kafka.Transport }
 
 func (c closingTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {

@@ -83,7 +83,7 @@ func writeTransactions(t *testing.T, brokers []string, topic string) txTopic {
 				t.Fatalf("plain record to %d: %v", p, err)
 			}
 			_ = w.Close()
-			tr.CloseIdleConnections() // see ownTransport
+			tr.CloseIdleConnections() // see closingTransport
 		}
 	}
 	end := func(cl *kgo.Client, commit kgo.TransactionEndTry) {

@@ -31,7 +31,7 @@ func TestFinalCommitRetriesABrokenConnection(t *testing.T) {
 	f := &failingCommits{errs: []error{closed, closed, kafka.NotCoordinatorForGroup, closed}}
 	p.commitOffsets = f.commit
 	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
-	p.resolveRefs([]uint64{1})
+	p.resolveRefs([]uint64{p.refOf(tp0, 0)})
 	p.commitBy = time.Now().Add(time.Minute)
 	p.commit(true)
 	if got := f.at(tp0); got != 1 || f.tries != 5 {
@@ -44,7 +44,7 @@ func TestFinalCommitStopsWhenTheGenerationIsOver(t *testing.T) {
 	f := &failingCommits{errs: []error{kafka.IllegalGeneration, nil}}
 	p.commitOffsets = f.commit
 	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
-	p.resolveRefs([]uint64{1})
+	p.resolveRefs([]uint64{p.refOf(tp0, 0)})
 	p.commitBy = time.Now().Add(time.Minute)
 	p.commit(true)
 	if f.tries != 1 || f.at(tp0) != -1 {
@@ -61,7 +61,7 @@ func TestFinalCommitEndsAtTheDrainDeadline(t *testing.T) {
 	}
 	p.commitOffsets = f.commit
 	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
-	p.resolveRefs([]uint64{1})
+	p.resolveRefs([]uint64{p.refOf(tp0, 0)})
 	p.commitBy = time.Now() // the drain used all its time: only finalCommitFloor is left
 	p.commit(true)          // returns: the test's own timeout catches a commit retried forever
 	if f.tries < 2 || f.at(tp0) != -1 {
@@ -74,7 +74,7 @@ func TestPeriodicCommitIsTriedOnce(t *testing.T) {
 	f := &failingCommits{errs: []error{errors.New("connection reset")}}
 	p.commitOffsets = f.commit
 	p.takeDecoded(record(0, `{"distinct_id":"u","operations":[{"set":{"a":1}}]}`))
-	p.resolveRefs([]uint64{1})
+	p.resolveRefs([]uint64{p.refOf(tp0, 0)})
 	p.commit(false)
 	if f.tries != 1 {
 		t.Fatalf("%d tries of a periodic commit, want 1: the next tick tries again", f.tries)

@@ -70,16 +70,16 @@ func (p *pipeline) drain(ctx context.Context, gen *kafka.Generation, cancelSend 
 	defer deadline.Stop()
 	reason := flushReason(ctx)
 	p.flushAll(reason, time.Time{})
-	if len(p.recs) == 0 {
+	if p.recs.len() == 0 {
 		return false
 	}
-	w.log.Info().Str("reason", string(reason)).Int("unresolved", len(p.recs)).Dur("drain_timeout", w.cfg.DrainTimeout).Msg("draining")
+	w.log.Info().Str("reason", string(reason)).Int("unresolved", p.recs.len()).Dur("drain_timeout", w.cfg.DrainTimeout).Msg("draining")
 	if gen != nil {
 		defer w.keepAlive(gen.ID, gen.MemberID)()
 	}
 	commitTick := time.NewTicker(w.cfg.CommitInterval)
 	defer commitTick.Stop()
-	for len(p.recs) > 0 {
+	for p.recs.len() > 0 {
 		sendq, head := p.handOff()
 		select {
 		case sendq <- head:
@@ -91,10 +91,10 @@ func (p *pipeline) drain(ctx context.Context, gen *kafka.Generation, cancelSend 
 		case <-commitTick.C:
 			p.commit(false)
 		case <-deadline.C:
-			w.log.Warn().Int("unresolved", len(p.recs)).Dur("drain_timeout", w.cfg.DrainTimeout).
+			w.log.Warn().Int("unresolved", p.recs.len()).Dur("drain_timeout", w.cfg.DrainTimeout).
 				Msg("drain timed out; unresolved records stay uncommitted and will be redelivered")
 			cancelSend()
-			w.stats.add(func(s *Snapshot) { s.Abandoned += int64(len(p.recs)) })
+			w.stats.add(func(s *Snapshot) { s.Abandoned += int64(p.recs.len()) })
 			return true
 		}
 	}

@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"sync"
@@ -28,16 +27,6 @@ type genResult struct {
 	finished      bool // StopAtEnd reached
 	drainTimedOut bool
 	err           error
-}
-
-// inflight is a fetched record that is not resolved yet.
-type inflight struct {
-	tp  TopicPartition
-	msg kafka.Message
-	// insertID is the $insert_id the record is sent with, kept for its dead letter so that a
-	// replay sends the same id.
-	insertID string
-	charge   int // the fetch budget's bytes it holds
 }
 
 // chunkDone carries a chunk's results from a dispatcher goroutine to the pipeline.
@@ -72,9 +61,9 @@ type pipeline struct {
 	pressed    bool      // records waited on the API during the window (see resize)
 	windowPeak int       // the most chunks unresolved at once during the window
 	unresolved int       // chunks closed and not yet resolved
-	recs       map[uint64]*inflight
-	nextRef    uint64
+	recs       inFlight
 	bytes      int
+	taken      int             // records taken since the counters were last told (countTaken)
 	sendCtx    context.Context // ends at the drain deadline: sends and dead-letter writes are abandoned
 	done       chan chunkDone
 	dlqIn      chan dlq.Record
@@ -96,7 +85,7 @@ type pipeline struct {
 func (w *Worker) newPipeline(sendCtx context.Context, commit commitFunc, targets map[TopicPartition]int64) *pipeline {
 	p := &pipeline{width: 1, window: time.Now(),
 		w: w, commitOffsets: commit, offsets: NewOffsets(),
-		recs: map[uint64]*inflight{}, sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
+		sendCtx: sendCtx, done: make(chan chunkDone, maxSubmitted),
 		dlqIn: make(chan dlq.Record, w.cfg.MaxInFlightRecords), dlqRefs: make(chan uint64, w.cfg.MaxInFlightRecords),
 		dlqAcks: make(chan []uint64, w.cfg.MaxInFlightRecords),
 		owned:   map[TopicPartition]bool{}, targets: targets, started: map[TopicPartition]int64{},
@@ -236,7 +225,9 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan *decodeBatch, fet
 					}
 				}
 			}
+			p.countTaken()
 			if next == len(cur.items) {
+				cur.release()
 				cur = nil
 			}
 		case now := <-linger.C:
@@ -262,7 +253,7 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan *decodeBatch, fet
 // full reports whether the pipeline takes no more fetched records for now: at either in-flight
 // bound, or while a closed chunk waits for room in the dispatcher.
 func (p *pipeline) full() bool {
-	return len(p.recs) >= p.w.cfg.MaxInFlightRecords || p.bytes >= p.w.cfg.MaxInFlightBytes || len(p.queued) > 0
+	return p.recs.len() >= p.w.cfg.MaxInFlightRecords || p.bytes >= p.w.cfg.MaxInFlightBytes || len(p.queued) > 0
 }
 
 // take registers a decoded record and sends it on: to its user's lane, which it returns, or to
@@ -280,14 +271,9 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		p.budget.release(f.charge)
 		return nil
 	}
-	p.nextRef++
-	ref := p.nextRef
-	rec := &inflight{tp: f.tp, msg: f.msg, insertID: f.insertID, charge: f.charge}
-	p.recs[ref] = rec
+	ref := p.recs.add(inflight{tp: f.tp, msg: f.msg, insertID: f.insertID, charge: f.charge})
 	p.bytes += len(f.msg.Value)
-	w.stats.add(func(s *Snapshot) { s.Consumed++ })
-	w.m.consumed.Inc()
-	w.m.inflight.Set(float64(len(p.recs)))
+	p.taken++
 
 	ev, err := f.ev, f.err
 	if skip, ok := errors.AsType[*profile.Skip](err); ok {
@@ -304,7 +290,7 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		p.deadLetter(ref, reason, err.Error(), 0, 0, now, now)
 		return nil
 	}
-	rec.insertID = ev.InsertID // its bytes were taken from the budget as it was decoded
+	p.recs.get(ref).insertID = ev.InsertID // its bytes were taken from the budget as it was decoded
 	b := p.lane(ev.DistinctID, len(ev.Body))
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {
@@ -316,6 +302,19 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		p.submit(c)
 	}
 	return b
+}
+
+// countTaken tells the statistics and metrics of the records taken since it was last called:
+// once per decode batch rather than once per record, which the hot path would feel.
+func (p *pipeline) countTaken() {
+	if p.taken == 0 {
+		return
+	}
+	n := p.taken
+	p.taken = 0
+	p.w.stats.add(func(s *Snapshot) { s.Consumed += int64(n) })
+	p.w.m.consumed.Add(float64(n))
+	p.w.m.inflight.Set(float64(p.recs.len()))
 }
 
 // skipped resolves a record that carries nothing to send (a tombstone, a Segment track call):
@@ -370,9 +369,17 @@ func (p *pipeline) lane(key string, n int) *batcher.Batcher {
 	if p.width == 1 {
 		return p.lanes[0]
 	}
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return p.lanes[h.Sum32()%uint32(p.width)]
+	return p.lanes[fnv32a(key)%uint32(p.width)]
+}
+
+// fnv32a is hash/fnv's 32-bit FNV-1a of s, without the allocations its hash.Hash costs a record.
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // resize sets the width for the next window: every lane when records waited on the API during
@@ -428,7 +435,7 @@ func (p *pipeline) handleResults(d chunkDone) {
 
 // deadLetter queues a record for the dead-letter topic; it resolves when the write is acknowledged.
 func (p *pipeline) deadLetter(ref uint64, reason, errText string, status, attempts int, first, last time.Time) {
-	rec := p.recs[ref]
+	rec := p.recs.get(ref)
 	p.dlqIn <- dlq.Record{
 		Key: rec.msg.Key, Value: rec.msg.Value, Headers: rec.msg.Headers,
 		Origin: dlq.Origin{Topic: rec.tp.Topic, Partition: rec.tp.Partition, Offset: rec.msg.Offset, Timestamp: rec.msg.Time},
@@ -501,8 +508,8 @@ func truncate(s string, n int) string {
 // resolveRefs marks records resolved and forgets them.
 func (p *pipeline) resolveRefs(refs []uint64) {
 	for _, ref := range refs {
-		rec, ok := p.recs[ref]
-		if !ok {
+		rec := p.recs.get(ref)
+		if rec == nil {
 			continue
 		}
 		if err := p.offsets.Resolve(rec.tp, rec.msg.Offset); err != nil {
@@ -510,9 +517,9 @@ func (p *pipeline) resolveRefs(refs []uint64) {
 		}
 		p.bytes -= len(rec.msg.Value)
 		p.budget.release(rec.charge)
-		delete(p.recs, ref)
+		p.recs.remove(ref)
 	}
-	p.w.m.inflight.Set(float64(len(p.recs)))
+	p.w.m.inflight.Set(float64(p.recs.len()))
 }
 
 // commit commits what moved. A periodic commit is tried once (the next tick tries again); a
@@ -562,7 +569,7 @@ func later(a, b time.Time) time.Time {
 
 // reachedEnd reports whether every target partition is committed up to its end offset.
 func (p *pipeline) reachedEnd(ctx context.Context) bool {
-	if len(p.recs) > 0 || p.offsets.Committable() != nil {
+	if p.recs.len() > 0 || p.offsets.Committable() != nil {
 		return false
 	}
 	for tp, end := range p.targets {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +132,7 @@ const (
 // drainAcks handles what the dead-letter loop and the dispatcher handed back, as loop does.
 func drainAcks(p *pipeline, want int) {
 	deadline := time.After(5 * time.Second)
-	for len(p.recs) > want {
+	for p.recs.len() > want {
 		select {
 		case refs := <-p.dlqAcks:
 			p.resolveRefs(refs)
@@ -188,8 +190,8 @@ func TestPipelineHoldsOffsetsWhileDeadLettersFail(t *testing.T) {
 	if got := c.at(tp0); got != 1 {
 		t.Fatalf("committed %d, want 1: the record at 1 is not durable anywhere", got)
 	}
-	if len(p.recs) != 1 {
-		t.Fatalf("%d records unresolved, want the bad one", len(p.recs))
+	if p.recs.len() != 1 {
+		t.Fatalf("%d records unresolved, want the bad one", p.recs.len())
 	}
 }
 
@@ -464,7 +466,11 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	for _, c := range disp.chunks {
 		reasons[c.Reason]++
 		for _, r := range c.Records {
-			o := int64(r.Ref) - 1 // refs count the records taken from 1, offsets from 0
+			m := setN.FindSubmatch(r.Body)
+			if m == nil {
+				t.Fatalf("user %s: body %s does not set n", r.Key, r.Body)
+			}
+			o, _ := strconv.ParseInt(string(m[1]), 10, 64) // each record sets n to its offset
 			if prev, ok := last[r.Key]; ok && o <= prev {
 				t.Fatalf("user %s: offset %d submitted after %d", r.Key, o, prev)
 			}
@@ -483,10 +489,22 @@ func TestPipelineLanesFollowTheRateAndKeepUserOrder(t *testing.T) {
 	}
 }
 
+var setN = regexp.MustCompile(`"n":(\d+)`)
+
 // takeDecoded decodes f as the decode pool would, then takes it.
 func (p *pipeline) takeDecoded(f fetched) *batcher.Batcher {
 	if !f.gap {
 		p.w.decodeItem(&f, p.budget, nil)
 	}
 	return p.take(f)
+}
+
+// refOf returns the ref of tp's record at offset while it is in flight, 0 when none is.
+func (p *pipeline) refOf(tp TopicPartition, offset int64) uint64 {
+	for i, s := range p.recs.slots {
+		if s.used && s.rec.tp == tp && s.rec.msg.Offset == offset {
+			return uint64(s.uses)<<32 | uint64(i)
+		}
+	}
+	return 0
 }

@@ -12,17 +12,20 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol/fetch"
 
+	"github.com/profile-ingest/profile-ingest/internal/kafkafetch"
 	"github.com/profile-ingest/profile-ingest/profile"
 )
 
 // The fetch loop: one goroutine per generation owns the fetch positions of the partitions the
 // generation assigns; it sends one fetch request at a time to each broker, for every owned
-// partition that broker leads, on kafka-go's protocol layer (a kafka.Transport), and hands the
-// records to the pipeline in partition order. It replaces one kafka.Reader per partition: the
+// partition that broker leads, through a kafka.Transport (the request and its answer are
+// internal/kafkafetch's, which reads the answer in place), and hands the records to the
+// pipeline in partition order. It replaces one kafka.Reader per partition: the
 // bytes fetched and not yet resolved are bounded by one budget (consumer.max_in_flight_bytes),
 // the read deadline has headroom over the fetch's MaxWait (budget.go), and transactions are
 // read as the Java client reads them (answer.go: aborted records and control markers are never
-// delivered). A batch whose tail the log cleaner removed is crossed as compacted.go explains.
+// delivered). A batch whose tail the log cleaner removed is crossed at its last offset, which
+// its header gives, as the Java client crosses it.
 
 const (
 	// fetchHeadroom is how late after its MaxWait a fetch answer may arrive before it counts as
@@ -64,17 +67,8 @@ type partFetch struct {
 	inflight bool
 	retryAt  time.Time
 	backoff  time.Duration
-	warnedOO bool       // its offset-out-of-range warning was logged
-	probe    *tailProbe // the search for the end of a compacted batch, while on (compacted.go)
-	served   uint64     // the number of the last answer that moved it forward (fetcher.answers)
-}
-
-// fetchAt is the offset p's next fetch asks for.
-func (p *partFetch) fetchAt() int64 {
-	if p.probe != nil {
-		return p.probe.at()
-	}
-	return p.pos
+	warnedOO bool   // its offset-out-of-range warning was logged
+	served   uint64 // the number of the last answer that moved it forward (fetcher.answers)
 }
 
 // fetchResult is a fetch request's answer, back in the fetch loop.
@@ -83,27 +77,28 @@ type fetchResult struct {
 	parts    []*partFetch
 	reserved int
 	gen      int // the transport it went through
-	res      *fetch.Response
+	res      *kafkafetch.Answer
 	err      error
 }
 
 // fetcher is the state of the fetch loop, owned by its goroutine.
 type fetcher struct {
-	w       *Worker
-	out     chan<- *decodeBatch
-	pool    *decodePool
-	budget  *budget
-	addr    net.Addr
-	rt      kafka.RoundTripper
-	gen     int
-	fresh   time.Time // when rt was made
-	stale   bool      // the leaders must be looked up again
-	parts   map[TopicPartition]*partFetch
-	order   []TopicPartition
-	rot     int
-	answers uint64       // fetch answers handled
-	busy    map[int]bool // brokers with a fetch in flight
-	results chan fetchResult
+	w        *Worker
+	out      chan<- *decodeBatch
+	pool     *decodePool
+	budget   *budget
+	addr     net.Addr
+	rt       kafka.RoundTripper
+	clientID string // the client id rt's connections give, which fetches give too
+	gen      int
+	fresh    time.Time // when rt was made
+	stale    bool      // the leaders must be looked up again
+	parts    map[TopicPartition]*partFetch
+	order    []TopicPartition
+	rot      int
+	answers  uint64       // fetch answers handled
+	busy     map[int]bool // brokers with a fetch in flight
+	results  chan fetchResult
 }
 
 // fetchLoop fetches the partitions of starts (a committed offset, or kafka.FirstOffset or
@@ -165,10 +160,12 @@ func (f *fetcher) newTransport() kafka.RoundTripper {
 	f.gen++
 	f.fresh = time.Now()
 	t := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTopics: f.w.cfg.Topics}
+	f.clientID = kafka.DefaultClientID
 	switch c := f.w.cfg.Transport.(type) {
 	case *kafka.Transport:
 		t.Dial, t.DialTimeout, t.IdleTimeout, t.ClientID, t.TLS, t.SASL, t.Resolver =
 			c.Dial, c.DialTimeout, c.IdleTimeout, c.ClientID, c.TLS, c.SASL, c.Resolver
+		f.clientID = cmp.Or(c.ClientID, kafka.DefaultClientID)
 	case nil:
 		if d := f.w.cfg.Dialer; d != nil {
 			t.SASL, t.TLS = d.SASLMechanism, d.TLS
@@ -361,9 +358,9 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 	// producer batches larger than the share only the answer's first partition (whose first
 	// batch the broker sends whole) would progress, a fetch at a time.
 	per := int32(min(maxBytes, f.w.cfg.FetchMaxBytes))
-	req := &fetch.Request{
-		ReplicaID: -1, MaxWaitTime: int32(f.w.cfg.FetchMaxWait.Milliseconds()), MinBytes: 1, MaxBytes: int32(maxBytes),
-		IsolationLevel: int8(f.w.cfg.IsolationLevel), SessionID: 0, SessionEpoch: -1, // a full fetch: no fetch session
+	req := &kafkafetch.Request{
+		MaxWait: f.w.cfg.FetchMaxWait, MinBytes: 1, MaxBytes: int32(maxBytes),
+		IsolationLevel: int8(f.w.cfg.IsolationLevel), ClientID: f.clientID,
 	}
 	at := map[string]int{}
 	for _, p := range ps {
@@ -371,10 +368,10 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 		if !ok {
 			i = len(req.Topics)
 			at[p.tp.Topic] = i
-			req.Topics = append(req.Topics, fetch.RequestTopic{Topic: p.tp.Topic})
+			req.Topics = append(req.Topics, kafkafetch.Topic{Topic: p.tp.Topic})
 		}
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, fetch.RequestPartition{
-			Partition: int32(p.tp.Partition), CurrentLeaderEpoch: -1, FetchOffset: p.fetchAt(), LogStartOffset: -1, PartitionMaxBytes: per,
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, kafkafetch.Partition{
+			Partition: int32(p.tp.Partition), Offset: p.pos, MaxBytes: per,
 		})
 		p.inflight = true
 	}
@@ -389,7 +386,7 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 		var res kafka.Response
 		if res, r.err = rt.RoundTrip(rctx, f.addr, req); r.err == nil {
 			var ok bool
-			if r.res, ok = res.(*fetch.Response); !ok {
+			if r.res, ok = res.(*kafkafetch.Answer); !ok {
 				r.err = errors.New("consumer: fetch: unexpected answer type")
 			}
 		}
@@ -407,6 +404,9 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBa
 		p.inflight = false
 	}
 	defer f.budget.release(r.reserved)
+	if r.res != nil {
+		defer r.res.Release() // every record was copied out
+	}
 	if r.err == nil && r.res.ErrorCode != 0 {
 		r.err = kafka.Error(r.res.ErrorCode)
 	}
@@ -443,20 +443,23 @@ func (f *fetcher) handle(ctx context.Context, r fetchResult) (runs [][]*decodeBa
 			rp := &t.Partitions[j]
 			p := asked[TopicPartition{t.Topic, int(rp.Partition)}]
 			if p == nil {
-				drain(rp.RecordSet.Records)
 				continue
 			}
 			if rp.ErrorCode != 0 {
-				drain(rp.RecordSet.Records)
 				f.partitionError(ctx, p, kafka.Error(rp.ErrorCode))
 				continue
 			}
-			p.backoff = 0
-			at := p.fetchAt()
-			if bs := f.records(p, rp); len(bs) > 0 {
+			at := p.pos
+			bs, err := f.records(p, rp)
+			if len(bs) > 0 {
 				runs = append(runs, bs)
 			}
-			if p.fetchAt() != at {
+			if err != nil {
+				f.corrupt(p, err)
+			} else {
+				p.backoff = 0
+			}
+			if p.pos != at {
 				p.served = f.answers
 			}
 		}
@@ -522,7 +525,6 @@ func (f *fetcher) outOfRange(ctx context.Context, p *partFetch) {
 		return
 	}
 	from, start, end := p.pos, first[p.tp], last[p.tp]
-	p.probe = nil
 	switch {
 	case p.pos < start:
 		p.pos = start

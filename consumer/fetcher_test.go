@@ -7,48 +7,55 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol"
-	"github.com/segmentio/kafka-go/protocol/fetch"
 
 	"github.com/profile-ingest/profile-ingest/batcher"
+	"github.com/profile-ingest/profile-ingest/internal/kafkafetch"
 	"github.com/profile-ingest/profile-ingest/profile"
 )
 
 // transactionalAnswer is one partition's fetch answer: producer 1 commits a transaction (a, b),
 // producer 2's transaction (x, y) is aborted, interleaved with it and with a plain record (p);
 // then producer 2's next transaction (z), not aborted.
-func transactionalAnswer() *fetch.ResponsePartition {
-	rec := func(off int64, v string) protocol.Record {
-		return protocol.Record{Offset: off, Value: protocol.NewBytes([]byte(v)), Time: time.Unix(1700000000, 0)}
-	}
-	data := func(pid int64, r protocol.Record) protocol.RecordReader {
-		attrs := protocol.Attributes(0)
-		if pid >= 0 {
-			attrs = protocol.Transactional
+func transactionalAnswer(t *testing.T) *kafkafetch.AnswerPartition {
+	var recs []byte
+	add := func(b kafkafetch.Batch, r kafkafetch.Record) {
+		var err error
+		b.BaseOffset, b.LastOffset, b.BaseTime = r.Offset, r.Offset, r.Time.UnixMilli()
+		if recs, err = kafkafetch.AppendBatch(recs, b, r); err != nil {
+			t.Fatal(err)
 		}
-		return &protocol.RecordBatch{Attributes: attrs, BaseOffset: r.Offset, ProducerID: pid, Records: protocol.NewRecordReader(r)}
 	}
-	marker := func(pid, off int64, commit bool) protocol.RecordReader {
+	at := time.Unix(1700000000, 0)
+	data := func(pid, off int64, v string) {
+		attrs := int16(0)
+		if pid >= 0 {
+			attrs = 0x10 // transactional
+		}
+		add(kafkafetch.Batch{Attributes: attrs, ProducerID: pid}, kafkafetch.Record{Offset: off, Time: at, Value: []byte(v)})
+	}
+	marker := func(pid, off int64, commit bool) {
 		typ := byte(0)
 		if commit {
 			typ = 1
 		}
-		return &protocol.ControlBatch{Attributes: protocol.Control | protocol.Transactional, BaseOffset: off, ProducerID: pid,
-			Records: protocol.NewRecordReader(protocol.Record{Offset: off, Key: protocol.NewBytes([]byte{0, 0, 0, typ}), Value: protocol.NewBytes([]byte{0, 0, 0, 0, 0, 0})})}
+		add(kafkafetch.Batch{Attributes: 0x30, ProducerID: pid}, // control, transactional
+			kafkafetch.Record{Offset: off, Time: at, Key: []byte{0, 0, 0, typ}, Value: []byte{0, 0, 0, 0, 0, 0}})
 	}
-	return &fetch.ResponsePartition{
-		HighWatermark: 9, LastStableOffset: 9,
-		AbortedTransactions: []fetch.ResponseTransaction{{ProducerID: 2, FirstOffset: 1}},
-		RecordSet: protocol.RecordSet{Records: &protocol.RecordStream{Records: []protocol.RecordReader{
-			data(1, rec(0, "a")), data(2, rec(1, "x")), data(-1, rec(2, "p")), data(2, rec(3, "y")), data(1, rec(4, "b")),
-			marker(1, 5, true), marker(2, 6, false), data(2, rec(7, "z")), marker(2, 8, true),
-		}}},
-	}
+	data(1, 0, "a")
+	data(2, 1, "x")
+	data(-1, 2, "p")
+	data(2, 3, "y")
+	data(1, 4, "b")
+	marker(1, 5, true)
+	marker(2, 6, false)
+	data(2, 7, "z")
+	marker(2, 8, true)
+	return &kafkafetch.AnswerPartition{HighWatermark: 9, LastStableOffset: 9,
+		Aborted: []kafkafetch.Aborted{{ProducerID: 2, FirstOffset: 1}}, Records: recs}
 }
 
-// deliverAnswer runs records over transactionalAnswer at the isolation level and returns the values
-// delivered and the gap items' offsets, in order.
-func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values []string, gaps []int64, pos int64) {
+// testFetcher is a fetch loop's state for calling records directly.
+func testFetcher(t *testing.T, level kafka.IsolationLevel) *fetcher {
 	t.Helper()
 	cfg := Default()
 	cfg.Brokers, cfg.Topics, cfg.GroupID, cfg.IsolationLevel = []string{"127.0.0.1:1"}, []string{"t"}, "g", level
@@ -57,9 +64,26 @@ func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fetcher{w: w, budget: newBudget(1 << 20)}
+	return &fetcher{w: w, budget: newBudget(1 << 20)}
+}
+
+// deliverAnswer runs records over transactionalAnswer at the isolation level and returns the values
+// delivered and the gap items' offsets, in order.
+func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values []string, gaps []int64, pos int64) {
+	t.Helper()
+	f := testFetcher(t, level)
 	p := &partFetch{tp: TopicPartition{"t", 0}, pos: from}
-	for _, b := range f.records(p, transactionalAnswer()) {
+	bs, err := f.records(p, transactionalAnswer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, gaps = itemsOf(bs)
+	return values, gaps, p.pos
+}
+
+// itemsOf returns the values of the records of bs and the offsets of their gap items, in order.
+func itemsOf(bs []*decodeBatch) (values []string, gaps []int64) {
+	for _, b := range bs {
 		for _, it := range b.items {
 			if it.gap {
 				gaps = append(gaps, it.upTo)
@@ -68,7 +92,7 @@ func deliverAnswer(t *testing.T, level kafka.IsolationLevel, from int64) (values
 			}
 		}
 	}
-	return values, gaps, p.pos
+	return values, gaps
 }
 
 // TestDeliverReadCommitted: records of the aborted transaction and every marker are left out,

@@ -17,6 +17,12 @@ import (
 // waits until all in-sync replicas acknowledge them.
 func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message) {
 	t.Helper()
+	ProduceCompressed(t, brokers, topic, 0, msgs...)
+}
+
+// ProduceCompressed is Produce with the producer's batches compressed with codec (0: none).
+func ProduceCompressed(t testing.TB, brokers []string, topic string, codec kafka.Compression, msgs ...kafka.Message) {
+	t.Helper()
 	// Its own transport: kafka-go's default one caches metadata across tests, and may not yet
 	// know a topic created a moment ago. Closed once the writer is (see closingTransport).
 	tr := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTTL: time.Second}
@@ -30,6 +36,7 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...kafka.Message
 		BatchBytes:   8 << 20,
 		BatchTimeout: 5 * time.Millisecond,
 		Transport:    tr,
+		Compression:  codec,
 	}
 	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

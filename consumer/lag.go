@@ -2,12 +2,14 @@ package consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/profile-ingest/profile-ingest/internal/kafkafetch"
 	"github.com/profile-ingest/profile-ingest/internal/kafkautil"
 )
 
@@ -51,26 +53,81 @@ func (w *Worker) reportLag(ctx context.Context, owned []TopicPartition) {
 	}
 }
 
-// ageAt is how old the record at offset from is (0 when lag is 0): one small fetch.
+// ageAt is how old the record at offset from is (0 when lag is 0): one fetch of the batch that
+// holds it. The fetch asks for 1 byte, so the broker sends that batch alone (it always sends
+// the first batch whole): measuring the lag of many partitions with long backlogs reads a batch
+// of each, not a megabyte of each, outside the in-flight budget, every lag_interval.
 func (w *Worker) ageAt(ctx context.Context, tp TopicPartition, from, lag int64) (time.Duration, bool) {
 	if lag == 0 {
 		return 0, true
 	}
-	res, err := w.client.Fetch(ctx, &kafka.FetchRequest{Topic: tp.Topic, Partition: tp.Partition, Offset: from,
-		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 500 * time.Millisecond})
-	if err == nil && res.Error != nil {
-		err = res.Error
+	rt := w.client.Transport
+	if rt == nil {
+		rt = kafka.DefaultTransport
 	}
-	for err == nil {
-		var r *kafka.Record
-		if r, err = res.Records.ReadRecord(); err == nil && r.Offset >= from { // a batch may start before from
-			return max(time.Since(r.Time), 0), true
+	clientID := kafka.DefaultClientID
+	if t, ok := rt.(*kafka.Transport); ok && t.ClientID != "" {
+		clientID = t.ClientID
+	}
+	fctx, cancel := context.WithTimeout(ctx, w.client.Timeout)
+	defer cancel()
+	res, err := rt.RoundTrip(fctx, w.client.Addr, &kafkafetch.Request{MaxWait: 500 * time.Millisecond, MinBytes: 1, MaxBytes: 1,
+		ClientID: clientID, Topics: []kafkafetch.Topic{{Topic: tp.Topic, Partitions: []kafkafetch.Partition{{Partition: int32(tp.Partition), Offset: from, MaxBytes: 1}}}}})
+	if err == nil {
+		a, ok := res.(*kafkafetch.Answer)
+		if !ok {
+			return 0, false
 		}
+		defer a.Release()
+		if at, found := firstTimeFrom(a, from); found {
+			return max(time.Since(at), 0), true
+		}
+		err = errors.New("no record at or after the committed offset in the answer")
 	}
 	if ctx.Err() == nil {
 		w.log.Debug().Err(err).Str("topic", tp.Topic).Int("partition", tp.Partition).Msg("consumer lag age not measured")
 	}
 	return 0, false
+}
+
+// firstTimeFrom returns the time of the first data record at or after offset from in a.
+func firstTimeFrom(a *kafkafetch.Answer, from int64) (time.Time, bool) {
+	if a.ErrorCode != 0 {
+		return time.Time{}, false
+	}
+	for _, t := range a.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				continue
+			}
+			batches := kafkafetch.NewBatches(p.Records)
+			for {
+				b, ok := batches.Next()
+				if !ok {
+					break
+				}
+				if b.Control() || b.LastOffset < from {
+					continue
+				}
+				recs, err := b.Records()
+				if err != nil {
+					break
+				}
+				for {
+					r, ok := recs.Next()
+					if !ok {
+						break
+					}
+					if r.Offset >= from { // a batch may start before from
+						recs.Close()
+						return r.Time, true
+					}
+				}
+				recs.Close()
+			}
+		}
+	}
+	return time.Time{}, false
 }
 
 // lag asks the broker for the end offsets and the group's commits of owned: the lag of each, and

@@ -229,7 +229,7 @@ func (rs *Records) Next() (Record, bool) {
 		rs.fail("a record's length")
 		return Record{}, false
 	}
-	r := recReader{b: rs.data[n : n+int(size)]}
+	r := reader{b: rs.data[n : n+int(size)]}
 	rs.data = rs.data[n+int(size):]
 	r.take(1) // attributes: none defined
 	timeDelta := r.varint()
@@ -248,9 +248,9 @@ func (rs *Records) Next() (Record, bool) {
 			rec.Headers[i] = Header{Key: string(r.bytes()), Value: r.bytes()}
 		}
 	} else if n != 0 {
-		r.bad = true
+		r.err = errShort
 	}
-	if r.bad {
+	if r.err != nil {
 		rs.fail("a record")
 		return Record{}, false
 	}
@@ -275,26 +275,14 @@ func (rs *Records) Close() {
 // zbufs are the buffers batches are decompressed into, reused batch after batch.
 var zbufs sync.Pool
 
-// recReader reads a record's fields; bad is set by the first that does not fit.
-type recReader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *recReader) take(n int) []byte {
-	if r.bad || n < 0 || n > len(r.b) {
-		r.bad = true
-		return nil
+// varint reads a record field's zigzag varint (Kafka's varint and varlong).
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
 	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *recReader) varint() int64 {
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
-		r.bad = true
+		r.err = errShort
 		return 0
 	}
 	r.b = r.b[n:]
@@ -302,7 +290,7 @@ func (r *recReader) varint() int64 {
 }
 
 // bytes reads a varint length and that many bytes; -1 is null (nil).
-func (r *recReader) bytes() []byte {
+func (r *reader) bytes() []byte {
 	n := r.varint()
 	if n < 0 {
 		return nil

@@ -83,22 +83,21 @@ type fetchResult struct {
 
 // fetcher is the state of the fetch loop, owned by its goroutine.
 type fetcher struct {
-	w        *Worker
-	out      chan<- *decodeBatch
-	pool     *decodePool
-	budget   *budget
-	addr     net.Addr
-	rt       kafka.RoundTripper
-	clientID string // the client id rt's connections give, which fetches give too
-	gen      int
-	fresh    time.Time // when rt was made
-	stale    bool      // the leaders must be looked up again
-	parts    map[TopicPartition]*partFetch
-	order    []TopicPartition
-	rot      int
-	answers  uint64       // fetch answers handled
-	busy     map[int]bool // brokers with a fetch in flight
-	results  chan fetchResult
+	w       *Worker
+	out     chan<- *decodeBatch
+	pool    *decodePool
+	budget  *budget
+	addr    net.Addr
+	rt      kafka.RoundTripper
+	gen     int
+	fresh   time.Time // when rt was made
+	stale   bool      // the leaders must be looked up again
+	parts   map[TopicPartition]*partFetch
+	order   []TopicPartition
+	rot     int
+	answers uint64       // fetch answers handled
+	busy    map[int]bool // brokers with a fetch in flight
+	results chan fetchResult
 }
 
 // fetchLoop fetches the partitions of starts (a committed offset, or kafka.FirstOffset or
@@ -160,12 +159,10 @@ func (f *fetcher) newTransport() kafka.RoundTripper {
 	f.gen++
 	f.fresh = time.Now()
 	t := &kafka.Transport{DialTimeout: 10 * time.Second, MetadataTopics: f.w.cfg.Topics}
-	f.clientID = kafka.DefaultClientID
 	switch c := f.w.cfg.Transport.(type) {
 	case *kafka.Transport:
 		t.Dial, t.DialTimeout, t.IdleTimeout, t.ClientID, t.TLS, t.SASL, t.Resolver =
 			c.Dial, c.DialTimeout, c.IdleTimeout, c.ClientID, c.TLS, c.SASL, c.Resolver
-		f.clientID = cmp.Or(c.ClientID, kafka.DefaultClientID)
 	case nil:
 		if d := f.w.cfg.Dialer; d != nil {
 			t.SASL, t.TLS = d.SASLMechanism, d.TLS
@@ -177,6 +174,14 @@ func (f *fetcher) newTransport() kafka.RoundTripper {
 		return c // a transport of the caller's: its own metadata rules
 	}
 	return t
+}
+
+// clientIDOf is the client id rt's connections give, which fetches made through it give too.
+func clientIDOf(rt kafka.RoundTripper) string {
+	if t, ok := rt.(*kafka.Transport); ok && t.ClientID != "" {
+		return t.ClientID
+	}
+	return kafka.DefaultClientID
 }
 
 func (f *fetcher) closeTransport(rt kafka.RoundTripper) {
@@ -360,7 +365,7 @@ func (f *fetcher) start(ctx context.Context, leader int, ps []*partFetch, maxByt
 	per := int32(min(maxBytes, f.w.cfg.FetchMaxBytes))
 	req := &kafkafetch.Request{
 		MaxWait: f.w.cfg.FetchMaxWait, MinBytes: 1, MaxBytes: int32(maxBytes),
-		IsolationLevel: int8(f.w.cfg.IsolationLevel), ClientID: f.clientID,
+		IsolationLevel: int8(f.w.cfg.IsolationLevel), ClientID: clientIDOf(f.rt),
 	}
 	at := map[string]int{}
 	for _, p := range ps {

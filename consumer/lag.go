@@ -65,14 +65,10 @@ func (w *Worker) ageAt(ctx context.Context, tp TopicPartition, from, lag int64) 
 	if rt == nil {
 		rt = kafka.DefaultTransport
 	}
-	clientID := kafka.DefaultClientID
-	if t, ok := rt.(*kafka.Transport); ok && t.ClientID != "" {
-		clientID = t.ClientID
-	}
 	fctx, cancel := context.WithTimeout(ctx, w.client.Timeout)
 	defer cancel()
 	res, err := rt.RoundTrip(fctx, w.client.Addr, &kafkafetch.Request{MaxWait: 500 * time.Millisecond, MinBytes: 1, MaxBytes: 1,
-		ClientID: clientID, Topics: []kafkafetch.Topic{{Topic: tp.Topic, Partitions: []kafkafetch.Partition{{Partition: int32(tp.Partition), Offset: from, MaxBytes: 1}}}}})
+		ClientID: clientIDOf(rt), Topics: []kafkafetch.Topic{{Topic: tp.Topic, Partitions: []kafkafetch.Partition{{Partition: int32(tp.Partition), Offset: from, MaxBytes: 1}}}}})
 	if err == nil {
 		a, ok := res.(*kafkafetch.Answer)
 		if !ok {

@@ -116,9 +116,19 @@ func (s *Server) Start(addr string) (*Running, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hubsim: listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.httpServer()
 	go func() { _ = srv.Serve(ln) }()
 	return &Running{URL: "http://" + ln.Addr().String() + "/", srv: srv}, nil
+}
+
+// httpServer is the HTTP server of Start and Run: it counts the connections it accepts.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.stats.conns.Add(1)
+			}
+		}}
 }
 
 // Run serves on addr until ctx ends, then shuts down within 5s. listening, when not nil, is
@@ -128,7 +138,7 @@ func (s *Server) Run(ctx context.Context, addr string, listening func(net.Addr))
 	if err != nil {
 		return fmt.Errorf("hubsim: listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.httpServer()
 	if listening != nil {
 		listening(ln.Addr())
 	}

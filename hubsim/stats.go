@@ -21,10 +21,13 @@ type Stats struct {
 	// fault_auth_outage. A request with several invalid events counts under its first.
 	Rejections map[string]int64 `json:"rejections"`
 	Profiles   int              `json:"profiles"`
+	// Connections counts the TCP connections clients opened: a client that keeps its
+	// connections opens as many as it sends requests at once.
+	Connections int64 `json:"connections"`
 }
 
 type stats struct {
-	requests, accepted, applied, duplicates, lostResponses atomic.Int64
+	requests, accepted, applied, duplicates, lostResponses, conns atomic.Int64
 
 	mu         sync.Mutex
 	rejections map[string]int64
@@ -36,6 +39,7 @@ func (st *stats) reset() {
 	st.applied.Store(0)
 	st.duplicates.Store(0)
 	st.lostResponses.Store(0)
+	st.conns.Store(0)
 	st.mu.Lock()
 	st.rejections = map[string]int64{}
 	st.mu.Unlock()
@@ -57,5 +61,6 @@ func (s *Server) Stats() Stats {
 	s.stats.mu.Unlock()
 	return Stats{Requests: s.stats.requests.Load(), Accepted: s.stats.accepted.Load(),
 		EventsApplied: s.stats.applied.Load(), Duplicates: s.stats.duplicates.Load(),
-		LostResponses: s.stats.lostResponses.Load(), Rejections: rej, Profiles: n}
+		LostResponses: s.stats.lostResponses.Load(), Rejections: rej, Profiles: n,
+		Connections: s.stats.conns.Load()}
 }

@@ -278,3 +278,38 @@ func TestWaitingChunkHoldsNoSlot(t *testing.T) {
 		t.Fatal("the other user's chunk waited behind chunks that were only waiting for their own user")
 	}
 }
+
+// TestConnectionsAreKept: 200 chunks sent 8 at a time open about 8 connections to the API, not
+// more as they go: the sender keeps as many idle connections as it sends requests at once
+// (http.DefaultTransport keeps 2, and then every answer past the second closed its connection,
+// a new TLS handshake for the next request in production).
+func TestConnectionsAreKept(t *testing.T) {
+	const inFlight = 8
+	hub, url := startHub(t, hubsim.Faults{Latency: hubsim.Duration(time.Millisecond), LatencyJitter: hubsim.Duration(4 * time.Millisecond), Seed: 3})
+	cfg := fastConfig()
+	cfg.MaxInFlight = inFlight
+	d := sender.NewDispatcher(newSender(t, url, cfg), inFlight)
+	var mu sync.Mutex
+	delivered := 0
+	feed(t, d, 4000, 1000000, 20, 3, func(_ batcher.Chunk, res []sender.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range res {
+			if r.Outcome == sender.Delivered {
+				delivered++
+			}
+		}
+	})
+	if err := d.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := hub.Stats()
+	if delivered != 4000 || st.Requests != 200 {
+		t.Fatalf("%d delivered in %d requests; want 4000 in 200", delivered, st.Requests)
+	}
+	// A request may dial while another's connection is on its way back to the idle pool.
+	if limit := inFlight + inFlight/2; st.Connections > int64(limit) {
+		t.Errorf("%d requests opened %d connections; want at most %d (%d at once)", st.Requests, st.Connections, limit, inFlight)
+	}
+	t.Logf("%d requests, %d connections", st.Requests, st.Connections)
+}

@@ -148,3 +148,41 @@ func errText(e *Error) string {
 	}
 	return e.Error()
 }
+
+// FuzzUTCMillis: the fast reading of a message time agrees with time.Parse(time.RFC3339Nano)
+// and UnixMilli on every input it accepts, and accepts the common shapes.
+func FuzzUTCMillis(f *testing.F) {
+	for _, s := range []string{
+		"1970-01-01T00:00:00Z", "2025-01-01T09:00:00Z", "2024-05-01T12:00:00.123Z", "2024-02-29T23:59:59.9Z",
+		"2000-02-29T00:00:00.000000001Z", "9999-12-31T23:59:59.999999999Z", "2023-12-31T23:59:59.1234567899Z",
+		"2023-02-29T00:00:00Z", "2100-02-29T00:00:00Z", "2024-04-31T00:00:00Z", "2024-13-01T00:00:00Z",
+		"2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-01-01T23:59:60Z", "1969-12-31T23:59:59Z",
+		"2024-01-01T00:00:00+02:00", "2024-01-01t00:00:00z", "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00,5Z",
+		"+024-01-01T00:00:00Z", "2024-01-01T00:00:0xZ",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ms, ok := utcMillis([]byte(s))
+		if !ok {
+			return
+		}
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatalf("%q: read as %d, time.Parse refuses it: %v", s, ms, err)
+		}
+		if want := tm.UnixMilli(); ms != want {
+			t.Fatalf("%q: read as %d, time.Parse gives %d", s, ms, want)
+		}
+	})
+}
+
+// TestUTCMillisReadsCommonShapes: the shapes the fast reading exists for are not left to
+// time.Parse.
+func TestUTCMillisReadsCommonShapes(t *testing.T) {
+	for _, s := range []string{"2025-01-01T09:00:00Z", "2024-02-29T12:00:00.123Z", "1970-01-01T00:00:00.000000001Z", "9999-12-31T23:59:59.999999999Z"} {
+		if _, ok := utcMillis([]byte(s)); !ok {
+			t.Errorf("%q is left to time.Parse", s)
+		}
+	}
+}

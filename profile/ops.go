@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // This file turns operations into elements of $user_operations, exactly as the SDK builds them
@@ -328,14 +329,34 @@ func (d *decoder) channelValue(l, pl loc, ch channel, vs, ve, pvs, pve int) *Err
 		d.buf = appendString(d.buf, providers[0])
 		return nil
 	}
-	lp := strings.ToLower(string(p))
 	for _, ok := range providers {
-		if lp == ok {
+		if lowerIs(p, ok) {
 			d.buf = appendString(d.buf, ok)
 			return nil
 		}
 	}
 	return pl.err(quote(p) + " is not a supported " + channelName(ch) + " provider (" + strings.Join(providers, ", ") + ")")
+}
+
+// lowerIs reports whether strings.ToLower(string(p)) == name, without a copy when p is ASCII.
+func lowerIs(p []byte, name string) bool {
+	for _, c := range p {
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(string(p)) == name
+		}
+	}
+	if len(p) != len(name) {
+		return false
+	}
+	for i, c := range p {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func hasNext(it *objIter) bool {

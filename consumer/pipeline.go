@@ -216,8 +216,9 @@ func (p *pipeline) loop(ctx, genCtx context.Context, in <-chan *decodeBatch, fet
 		case cur = <-src:
 			next = 0
 		case <-decoded:
+			now := time.Now() // one clock reading for the batch: the lanes' rate window is a second
 			for ; next < len(cur.items) && !p.full(); next++ {
-				b := p.take(cur.items[next])
+				b := p.take(&cur.items[next], now)
 				if !armed && b != nil {
 					if dl, ok := b.Deadline(); ok {
 						linger.Reset(time.Until(dl))
@@ -257,8 +258,8 @@ func (p *pipeline) full() bool {
 }
 
 // take registers a decoded record and sends it on: to its user's lane, which it returns, or to
-// the dead-letter topic when it could not be decoded.
-func (p *pipeline) take(f fetched) *batcher.Batcher {
+// the dead-letter topic when it could not be decoded. now is about the time it is taken.
+func (p *pipeline) take(f *fetched, now time.Time) *batcher.Batcher {
 	w := p.w
 	if f.gap {
 		if err := p.offsets.Skip(f.tp, f.upTo); err != nil {
@@ -286,15 +287,13 @@ func (p *pipeline) take(f fetched) *batcher.Batcher {
 		if errors.As(err, &perr) {
 			reason = string(perr.Reason)
 		}
-		now := time.Now()
 		p.deadLetter(ref, reason, err.Error(), 0, 0, now, now)
 		return nil
 	}
 	p.recs.get(ref).insertID = ev.InsertID // its bytes were taken from the budget as it was decoded
-	b := p.lane(ev.DistinctID, len(ev.Body))
+	b := p.lane(ev.DistinctID, len(ev.Body), now)
 	chunks, err := b.Add(batcher.Record{Key: ev.DistinctID, Body: ev.Body, Ref: ref})
 	if err != nil {
-		now := time.Now()
 		p.deadLetter(ref, string(profile.ReasonTooLarge), err.Error(), 0, 0, now, now)
 		return b
 	}
@@ -354,8 +353,8 @@ const (
 )
 
 // lane returns the lane of a record of user key with n body bytes, resizing first when a rate
-// window has passed or records wait on the API.
-func (p *pipeline) lane(key string, n int) *batcher.Batcher {
+// window has passed by now or records wait on the API.
+func (p *pipeline) lane(key string, n int, now time.Time) *batcher.Batcher {
 	p.windowRecs++
 	p.windowSize += n
 	if p.unresolved > len(p.lanes) {
@@ -363,7 +362,7 @@ func (p *pipeline) lane(key string, n int) *batcher.Batcher {
 	}
 	// Records waiting on the API widen at once: a backlog must not wait a window for parallel
 	// chunks. Everything else waits for the end of the window.
-	if now := time.Now(); now.Sub(p.window) >= rateWindow || (p.pressed && p.width < len(p.lanes)) {
+	if now.Sub(p.window) >= rateWindow || (p.pressed && p.width < len(p.lanes)) {
 		p.resize(now)
 	}
 	if p.width == 1 {

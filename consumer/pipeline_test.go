@@ -496,7 +496,7 @@ func (p *pipeline) takeDecoded(f fetched) *batcher.Batcher {
 	if !f.gap {
 		p.w.decodeItem(&f, p.budget, nil)
 	}
-	return p.take(f)
+	return p.take(&f, time.Now())
 }
 
 // refOf returns the ref of tp's record at offset while it is in flight, 0 when none is.

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -21,6 +22,7 @@ import (
 type Dispatcher struct {
 	s           *Sender
 	maxInFlight int
+	seed        maphash.Seed  // of the keys' hashes
 	sem         chan struct{} // one token per submitted chunk whose done has not returned
 
 	running int // chunks being sent; guarded by mu
@@ -34,7 +36,7 @@ type Dispatcher struct {
 type job struct {
 	ctx     context.Context
 	chunk   batcher.Chunk
-	keys    map[string]struct{}
+	keys    []uint64 // the hashes of its records' keys, sorted, once each
 	done    func(batcher.Chunk, []Result)
 	started bool // Send began, or the chunk was abandoned unsent
 	stop    func() bool
@@ -45,7 +47,8 @@ func NewDispatcher(s *Sender, maxInFlight int) *Dispatcher {
 	if maxInFlight <= 0 {
 		maxInFlight = s.cfg.MaxInFlight
 	}
-	return &Dispatcher{s: s, maxInFlight: maxInFlight, sem: make(chan struct{}, QueueFactor*maxInFlight), idle: make(chan struct{})}
+	return &Dispatcher{s: s, maxInFlight: maxInFlight, seed: maphash.MakeSeed(),
+		sem: make(chan struct{}, QueueFactor*maxInFlight), idle: make(chan struct{})}
 }
 
 // QueueFactor is how many chunks per sending slot may be submitted and unresolved at once.
@@ -64,10 +67,7 @@ func (d *Dispatcher) Submit(ctx context.Context, c batcher.Chunk, done func(batc
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
-	j := &job{ctx: ctx, chunk: c, done: done, keys: make(map[string]struct{}, len(c.Records))}
-	for _, r := range c.Records {
-		j.keys[r.Key] = struct{}{}
-	}
+	j := &job{ctx: ctx, chunk: c, done: done, keys: d.hashes(c.Records, nil)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.active++
@@ -114,17 +114,52 @@ func (d *Dispatcher) schedule() {
 
 func conflicts(j *job, earlier []*job) bool {
 	for _, e := range earlier {
-		small, large := j.keys, e.keys
-		if len(small) > len(large) {
-			small, large = large, small
-		}
-		for k := range small {
-			if _, ok := large[k]; ok {
-				return true
-			}
+		if intersect(j.keys, e.keys) {
+			return true
 		}
 	}
 	return false
+}
+
+// Keys are compared by their 64-bit hashes, sorted: two chunks are checked in one merge of
+// two short lists instead of a map lookup per key (the check ran for every waiting chunk
+// against every earlier one, 3% of the worker's CPU on small records). Two keys with the same
+// hash only make a chunk wait for another it need not wait for.
+
+// hashes returns the sorted hashes of the keys of recs (those whose keep is true, when keep is
+// not nil), each once.
+func (d *Dispatcher) hashes(recs []batcher.Record, keep func(i int) bool) []uint64 {
+	hs := make([]uint64, 0, len(recs))
+	for i, r := range recs {
+		if keep == nil || keep(i) {
+			hs = append(hs, maphash.String(d.seed, r.Key))
+		}
+	}
+	slices.Sort(hs)
+	return slices.Compact(hs)
+}
+
+// intersect reports whether the sorted lists a and b share a value.
+func intersect(a, b []uint64) bool {
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0] < b[0]:
+			a = a[1:]
+		case a[0] > b[0]:
+			b = b[1:]
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// union returns the sorted values of the sorted lists a and b, each once.
+func union(a, b []uint64) []uint64 {
+	out := make([]uint64, 0, len(a)+len(b))
+	out = append(append(out, a...), b...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func (d *Dispatcher) run(j *job) {
@@ -133,14 +168,9 @@ func (d *Dispatcher) run(j *job) {
 	d.mu.Lock()
 	d.running--
 	d.mu.Unlock()
-	var abandoned map[string]struct{}
-	for i, r := range results {
-		if r.Outcome == Abandoned {
-			if abandoned == nil {
-				abandoned = make(map[string]struct{})
-			}
-			abandoned[j.chunk.Records[i].Key] = struct{}{}
-		}
+	var abandoned []uint64
+	if slices.ContainsFunc(results, func(r Result) bool { return r.Outcome == Abandoned }) {
+		abandoned = d.hashes(j.chunk.Records, func(i int) bool { return results[i].Outcome == Abandoned })
 	}
 	d.settle(j, results, d.resolve(j, abandoned))
 }
@@ -160,7 +190,7 @@ func (d *Dispatcher) abandonWaiting(j *job) {
 // resolve removes j from the pending chunks, and with it the waiting chunks behind its
 // abandoned keys, which it returns in submission order for settle to abandon after j; then it
 // starts the chunks that are now free.
-func (d *Dispatcher) resolve(j *job, abandoned map[string]struct{}) (tainted []*job) {
+func (d *Dispatcher) resolve(j *job, abandoned []uint64) (tainted []*job) {
 	d.mu.Lock()
 	at := slices.Index(d.pending, j)
 	if at < 0 {
@@ -169,7 +199,7 @@ func (d *Dispatcher) resolve(j *job, abandoned map[string]struct{}) (tainted []*
 	}
 	d.pending = slices.Delete(d.pending, at, at+1)
 	if len(abandoned) > 0 {
-		taint := &job{keys: maps(abandoned)}
+		taint := &job{keys: abandoned}
 		kept := d.pending[:at]
 		for _, p := range d.pending[at:] {
 			if p.started || !conflicts(p, []*job{taint}) {
@@ -177,9 +207,7 @@ func (d *Dispatcher) resolve(j *job, abandoned map[string]struct{}) (tainted []*
 				continue
 			}
 			p.started = true
-			for k := range p.keys {
-				taint.keys[k] = struct{}{}
-			}
+			taint.keys = union(taint.keys, p.keys)
 			tainted = append(tainted, p)
 		}
 		d.pending = kept
@@ -199,14 +227,6 @@ func (d *Dispatcher) settle(j *job, results []Result, tainted []*job) {
 	for _, p := range tainted {
 		d.finish(p, abandonedResults(p))
 	}
-}
-
-func maps(m map[string]struct{}) map[string]struct{} {
-	out := make(map[string]struct{}, len(m))
-	for k := range m {
-		out[k] = struct{}{}
-	}
-	return out
 }
 
 // abandonedResults are the results of a chunk never sent.

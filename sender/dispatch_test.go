@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -167,26 +168,41 @@ func TestDispatcherNeverOverlapsAUser(t *testing.T) {
 	}
 }
 
-// TestDispatcherAbandon: when a chunk's context ends while it is retrying, it is Abandoned; a
-// later chunk waiting on it for the same user is abandoned unsent rather than overtaking it;
-// chunks of other users are unaffected.
-func TestDispatcherAbandon(t *testing.T) {
+// xDownServer is an API that answers 502 to every request carrying user x and 202 to the
+// others. seen returns the bodies it received; tried receives once a request for x came.
+func xDownServer(t *testing.T) (url string, seen func() []string, tried <-chan struct{}) {
+	xTried := make(chan struct{}, 1)
 	var mu sync.Mutex
-	var seen []string
+	var bodies []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		seen = append(seen, string(body))
+		bodies = append(bodies, string(body))
 		mu.Unlock()
 		if strings.Contains(string(body), `"distinct_id":"x"`) {
+			select {
+			case xTried <- struct{}{}:
+			default:
+			}
 			http.Error(w, "down for x", http.StatusBadGateway)
 			return
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}))
-	defer srv.Close()
-	s := newSender(t, srv.URL, fastConfig())
-	d := sender.NewDispatcher(s, 4)
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
+	}, xTried
+}
+
+// TestDispatcherAbandon: when a chunk's context ends while it is retrying, it is Abandoned; a
+// later chunk waiting on it for the same user is abandoned unsent rather than overtaking it;
+// chunks of other users are unaffected.
+func TestDispatcherAbandon(t *testing.T) {
+	url, seen, tried := xDownServer(t)
+	d := sender.NewDispatcher(newSender(t, url, fastConfig()), 4)
 	ctxA, cancelA := context.WithCancel(t.Context())
 	got := make(chan string, 3)
 	report := func(name string) func(batcher.Chunk, []sender.Result) {
@@ -205,7 +221,7 @@ func TestDispatcherAbandon(t *testing.T) {
 	if first := <-got; first != "C:delivered" {
 		t.Fatalf("first resolved: %s", first)
 	}
-	time.Sleep(50 * time.Millisecond) // A keeps retrying
+	<-tried // A is being sent, and refused
 	cancelA()
 	a, b := <-got, <-got
 	if a != "A:abandoned" || b != "B:abandoned" {
@@ -214,11 +230,60 @@ func TestDispatcherAbandon(t *testing.T) {
 	if err := d.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	for _, body := range seen {
+	for _, body := range seen() {
 		if strings.Contains(body, `"x-000002"`) {
 			t.Fatal("B was sent although A, earlier for the same user, was abandoned")
+		}
+	}
+}
+
+// TestDispatcherAbandonCarriesOver: a chunk that waits on an abandoned one through a third is
+// abandoned unsent too. A (user x) is retrying when its context ends; B (x and z) waits on A;
+// C (z) waits on B only. Sending C would put z's later event before B's, which is never sent.
+// D (y) is delivered.
+func TestDispatcherAbandonCarriesOver(t *testing.T) {
+	url, seen, tried := xDownServer(t)
+	d := sender.NewDispatcher(newSender(t, url, fastConfig()), 4)
+	ctxA, cancelA := context.WithCancel(t.Context())
+	got := make(chan string, 4)
+	report := func(name string) func(batcher.Chunk, []sender.Result) {
+		return func(_ batcher.Chunk, res []sender.Result) {
+			got <- fmt.Sprintf("%s:%s", name, res[len(res)-1].Outcome)
+		}
+	}
+	recsB := []batcher.Record{{Key: "x", Body: event("x", 2)}, {Key: "z", Body: event("z", 3)}}
+	for _, c := range []struct {
+		ctx   context.Context
+		chunk batcher.Chunk
+		name  string
+	}{
+		{ctxA, chunkFor("x", 1), "A"},
+		{t.Context(), batcher.Chunk{Records: recsB, Body: batcher.Encode(recsB)}, "B"},
+		{t.Context(), chunkFor("z", 4), "C"},
+		{t.Context(), chunkFor("y", 5), "D"},
+	} {
+		if err := d.Submit(c.ctx, c.chunk, report(c.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-tried // A is being sent, and refused
+	cancelA()
+	if err := d.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	close(got)
+	outcomes := map[string]bool{}
+	for g := range got {
+		outcomes[g] = true
+	}
+	for _, want := range []string{"A:abandoned", "B:abandoned", "C:abandoned", "D:delivered"} {
+		if !outcomes[want] {
+			t.Errorf("outcomes %v; want %s", outcomes, want)
+		}
+	}
+	for _, body := range seen() {
+		if strings.Contains(body, `"z-000003"`) || strings.Contains(body, `"z-000004"`) {
+			t.Errorf("z's events were sent although B, holding z's first, waited on abandoned A: %s", body)
 		}
 	}
 }

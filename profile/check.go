@@ -37,20 +37,22 @@ var strPlain = func() (t [256]bool) {
 
 // valueIndex records the objects and arrays of one JSON text, and its strings (keys too) in at
 // most maxStringDepth containers, in the order they open (so by increasing start offset):
-// start[k] is the offset of a '"', '{' or '[', end[k] the offset just past its closing quote
-// or bracket.
+// vals[k].start is the offset of a '"', '{' or '[', vals[k].end the offset just past its
+// closing quote or bracket (one slice of pairs: one append a value, one cache line a lookup).
 // spaced says whether white space was seen between the tokens inside a container; without it,
 // a value is already compact.
 type valueIndex struct {
-	start, end []int
-	open       []int // scratch of check
-	spaced     bool
-	next       int // where endOf starts looking: the walkers ask in increasing order
+	vals   []ival
+	open   []int // scratch of check: the open containers, index in vals << 1 | 1 for an array
+	spaced bool
+	next   int // where endOf starts looking: the walkers ask in increasing order
 }
+
+type ival struct{ start, end int }
 
 func (c *valueIndex) reset() {
 	if c != nil {
-		c.start, c.end, c.spaced, c.next = c.start[:0], c.end[:0], false, 0
+		c.vals, c.spaced, c.next = c.vals[:0], false, 0
 	}
 }
 
@@ -71,9 +73,9 @@ func (c *valueIndex) skipWS(data []byte, i int) int {
 // the last value it found, in amortised constant time; it searches the whole index when asked
 // about an earlier one, and scans a string it does not hold.
 func (c *valueIndex) endOf(data []byte, i int) int {
-	if k := c.next; k < len(c.start) && c.start[k] == i { // the usual case: the next value
+	if k := c.next; k < len(c.vals) && c.vals[k].start == i { // the usual case: the next value
 		c.next = k + 1
-		return c.end[k]
+		return c.vals[k].end
 	}
 	return c.seek(data, i)
 }
@@ -82,15 +84,15 @@ func (c *valueIndex) endOf(data []byte, i int) int {
 // back, or a string that is not recorded.
 func (c *valueIndex) seek(data []byte, i int) int {
 	k := c.next
-	if k < len(c.start) && c.start[k] < i {
-		for k < len(c.start) && c.start[k] < i {
+	if k < len(c.vals) && c.vals[k].start < i {
+		for k < len(c.vals) && c.vals[k].start < i {
 			k++
 		}
 	} else {
-		lo, hi := 0, len(c.start)
+		lo, hi := 0, len(c.vals)
 		for lo < hi {
 			m := int(uint(lo+hi) >> 1)
-			if c.start[m] < i {
+			if c.vals[m].start < i {
 				lo = m + 1
 			} else {
 				hi = m
@@ -99,9 +101,9 @@ func (c *valueIndex) seek(data []byte, i int) int {
 		k = lo
 	}
 	c.next = k
-	if k < len(c.start) && c.start[k] == i {
+	if k < len(c.vals) && c.vals[k].start == i {
 		c.next = k + 1
-		return c.end[k]
+		return c.vals[k].end
 	}
 	return skipString(data, i) // containers are all recorded: a deep string
 }
@@ -136,7 +138,7 @@ func charAt(data []byte, i int) string {
 }
 
 // check validates data and records its values in c, in one loop over the tokens: the open
-// containers are a stack (c.open, indexes into c.start), not a recursion.
+// containers are a stack (c.open), not a recursion.
 func (c *valueIndex) check(data []byte) *syntaxErr {
 	var e *syntaxErr
 	i := skipWS(data, 0)
@@ -154,18 +156,22 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 				return e
 			}
 			if len(open) <= maxStringDepth {
-				c.start, c.end = append(c.start, start), append(c.end, i)
+				c.vals = append(c.vals, ival{start, i})
 			}
 		case '{', '[':
 			if len(open) >= maxDepth {
 				return &syntaxErr{i, "nested deeper than " + strconv.Itoa(maxDepth)}
 			}
-			open = append(open, len(c.start))
-			c.start, c.end = append(c.start, i), append(c.end, 0)
+			arr := 0
+			if ch == '[' {
+				arr = 1
+			}
+			open = append(open, len(c.vals)<<1|arr)
+			c.vals = append(c.vals, ival{i, 0})
 			i = c.skipWS(data, i+1)
 			if i < len(data) && data[i] == ch+2 { // '}' or ']': empty
 				i++
-				c.end[open[len(open)-1]] = i
+				c.vals[len(c.vals)-1].end = i
 				open = open[:len(open)-1]
 				break
 			}
@@ -204,7 +210,11 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 				return nil
 			}
 			k := open[len(open)-1]
-			end := data[c.start[k]] + 2 // '}' or ']'
+			end := byte(']')
+			if k&1 == 0 {
+				end = '}'
+			}
+			k >>= 1
 			i = c.skipWS(data, i)
 			if i < len(data) && data[i] == ',' {
 				i = c.skipWS(data, i+1)
@@ -217,7 +227,7 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 			}
 			if i < len(data) && data[i] == end {
 				i++
-				c.end[k] = i
+				c.vals[k].end = i
 				open = open[:len(open)-1]
 				continue
 			}
@@ -238,7 +248,7 @@ func (c *valueIndex) checkKey(data []byte, i int, record bool) (int, *syntaxErr)
 		return i, e
 	}
 	if record {
-		c.start, c.end = append(c.start, start), append(c.end, i)
+		c.vals = append(c.vals, ival{start, i})
 	}
 	if i = c.skipWS(data, i); i >= len(data) || data[i] != ':' {
 		return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ':'"}

@@ -79,7 +79,7 @@ func (d *decoder) release() {
 	if cap(d.buf) > 4*bufCap {
 		d.buf = make([]byte, 0, bufCap)
 	}
-	if cap(d.ix.start) > 16<<10 {
+	if cap(d.ix.vals) > 16<<10 {
 		d.ix = valueIndex{}
 	}
 	decoderPool.Put(d)

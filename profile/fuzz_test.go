@@ -122,12 +122,12 @@ func checkIndex(t *testing.T, data []byte) {
 	if ix.spaced != spaced {
 		t.Fatalf("index says spaced=%v, the text %v: %q", ix.spaced, spaced, data)
 	}
-	if len(starts) != len(ix.start) {
-		t.Fatalf("index has %d values, the text %d: %q", len(ix.start), len(starts), data)
+	if len(starts) != len(ix.vals) {
+		t.Fatalf("index has %d values, the text %d: %q", len(ix.vals), len(starts), data)
 	}
 	for k, s := range starts {
-		if ix.start[k] != s || ix.end[k] != ends[s] {
-			t.Fatalf("value %d: index [%d, %d); the text [%d, %d): %q", k, ix.start[k], ix.end[k], s, ends[s], data)
+		if ix.vals[k].start != s || ix.vals[k].end != ends[s] {
+			t.Fatalf("value %d: index [%d, %d); the text [%d, %d): %q", k, ix.vals[k].start, ix.vals[k].end, s, ends[s], data)
 		}
 	}
 	backward := slices.Clone(all)

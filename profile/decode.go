@@ -60,18 +60,35 @@ func (dec *Decoder) DecodeTo(buf, value []byte, origin Origin) (Event, error) {
 		return Event{}, e
 	}
 	d.data = value
-	d.buf = d.buf[:0]
+	// A buf with room for the usual event (the message and what the SDK's fields add, or all
+	// a decoder's buffer holds) takes the event as it is written, saving a copy of each body;
+	// else the body is written to the decoder's buffer and copied out.
+	own := d.buf
+	direct := cap(buf) >= min(len(value)+directRoom, bufCap)
+	if direct {
+		d.buf = buf[:0]
+	} else {
+		d.buf = d.buf[:0]
+	}
 	ev, e := d.decode(origin, dec.opts)
+	d.buf = own // the pool keeps its own buffer, never buf nor what the event grew into
 	if e != nil {
 		return Event{}, e
 	}
-	// ev.Body is d.buf, which goes back to the pool.
+	if direct {
+		return ev, nil
+	}
+	// ev.Body is the decoder's buffer, which goes back to the pool.
 	if cap(buf) < len(ev.Body) {
 		buf = make([]byte, len(ev.Body))
 	}
 	ev.Body = buf[:copy(buf[:cap(buf)], ev.Body)]
 	return ev, nil
 }
+
+// directRoom is what DecodeTo expects an event to add to its message: a buf with that much
+// room past the message's length is written to directly.
+const directRoom = 256
 
 // release returns d to the pool, without scratch space that grew large.
 func (d *decoder) release() {

@@ -298,18 +298,26 @@ func TestDecodeTo(t *testing.T) {
 	}
 	origin := Origin{Topic: "p", Partition: 1, Offset: 7, Timestamp: time.Unix(1, 0)}
 	msg := []byte(smallMessage)
-	want, err := dec.Decode(msg, origin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// An event much larger than its message: DecodeTo writes into a buffer with the usual room
+	// past the message's length, and the event outgrows it.
+	grows := []byte(`{"distinct_id":"u","operations":[` + strings.Repeat(`{"add_email":"a@b.co"},`, 60) + `{"add_email":"a@b.co"}]}`)
 	buf := make([]byte, 0, 4096)
-	for _, b := range [][]byte{nil, buf, buf[:10], make([]byte, 0, 8)} {
-		got, err := dec.DecodeTo(b, msg, origin)
-		if err != nil || string(got.Body) != string(want.Body) || got.DistinctID != want.DistinctID || got.InsertID != want.InsertID {
-			t.Fatalf("DecodeTo(cap %d) = %s, %v; Decode gives %s", cap(b), got.Body, err, want.Body)
+	for _, m := range [][]byte{msg, grows} {
+		want, err := dec.Decode(m, origin)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if shared := cap(b) >= len(want.Body) && &got.Body[0] == &b[:1][0]; shared != (cap(b) >= len(want.Body)) {
-			t.Errorf("DecodeTo(cap %d): body in the buffer's storage = %v", cap(b), shared)
+		for _, b := range [][]byte{nil, buf, buf[:10], make([]byte, 0, 8), make([]byte, 0, len(m)+directRoom), make([]byte, 0, len(want.Body))} {
+			got, err := dec.DecodeTo(b, m, origin)
+			if err != nil || string(got.Body) != string(want.Body) || got.DistinctID != want.DistinctID || got.InsertID != want.InsertID {
+				t.Fatalf("DecodeTo(cap %d) = %s, %v; Decode gives %s", cap(b), got.Body, err, want.Body)
+			}
+			if shared := cap(b) >= len(want.Body) && &got.Body[0] == &b[:1][0]; shared != (cap(b) >= len(want.Body)) {
+				t.Errorf("DecodeTo(cap %d): body in the buffer's storage = %v", cap(b), shared)
+			}
+		}
+		if len(want.Body) <= len(m)+directRoom && len(m) == len(grows) {
+			t.Fatalf("the event of %d bytes does not outgrow its message's %d + %d", len(want.Body), len(m), directRoom)
 		}
 	}
 	if _, err := dec.DecodeTo(buf, []byte(`{"distinct_id":1}`), origin); err == nil {

@@ -142,7 +142,12 @@ func TestAuthOutagePausesAndResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Five probes refused: the outage has been met and retried, not given up on.
+	for deadline := time.Now().Add(10 * time.Second); hub.Stats().Rejections["fault_auth_outage"] < 5; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d probes during the outage", hub.Stats().Rejections["fault_auth_outage"])
+		}
+	}
 	if err := s.Ready(); !errors.Is(err, sender.ErrUnauthorized) {
 		t.Fatalf("Ready = %v during the outage", err)
 	}
@@ -151,9 +156,6 @@ func TestAuthOutagePausesAndResumes(t *testing.T) {
 		t.Fatalf("results during the outage: %+v", results)
 	}
 	mu.Unlock()
-	if n := hub.Stats().Rejections["fault_auth_outage"]; n < 5 {
-		t.Fatalf("only %d probes during the outage", n)
-	}
 	if err := hub.SetFaults(hubsim.Faults{}); err != nil {
 		t.Fatal(err)
 	}

@@ -141,17 +141,8 @@ func TestDispatcherNeverOverlapsAUser(t *testing.T) {
 	defer srv.Close()
 	s := newSender(t, srv.URL, fastConfig())
 	d := sender.NewDispatcher(s, 4)
-	var count int
-	var cmu sync.Mutex
-	feed(t, d, 800, 40, 4, 3, func(_ batcher.Chunk, res []sender.Result) {
-		cmu.Lock()
-		defer cmu.Unlock()
-		for _, r := range res {
-			if r.Outcome == sender.Delivered {
-				count++
-			}
-		}
-	})
+	done, delivered := countDelivered()
+	feed(t, d, 800, 40, 4, 3, done)
 	if err := d.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -163,9 +154,29 @@ func TestDispatcherNeverOverlapsAUser(t *testing.T) {
 	if maxConcurrent < 2 {
 		t.Fatalf("never more than %d request in flight", maxConcurrent)
 	}
-	if count != 800 {
-		t.Fatalf("%d delivered of 800", count)
+	if n := delivered(); n != 800 {
+		t.Fatalf("%d delivered of 800", n)
 	}
+}
+
+// countDelivered returns a done callback for Submit that counts delivered records, and how
+// many it has counted.
+func countDelivered() (done func(batcher.Chunk, []sender.Result), delivered func() int) {
+	var mu sync.Mutex
+	n := 0
+	return func(_ batcher.Chunk, res []sender.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range res {
+				if r.Outcome == sender.Delivered {
+					n++
+				}
+			}
+		}, func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return n
+		}
 }
 
 // xDownServer is an API that answers 502 to every request carrying user x and 202 to the
@@ -354,23 +365,14 @@ func TestConnectionsAreKept(t *testing.T) {
 	cfg := fastConfig()
 	cfg.MaxInFlight = inFlight
 	d := sender.NewDispatcher(newSender(t, url, cfg), inFlight)
-	var mu sync.Mutex
-	delivered := 0
-	feed(t, d, 4000, 1000000, 20, 3, func(_ batcher.Chunk, res []sender.Result) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, r := range res {
-			if r.Outcome == sender.Delivered {
-				delivered++
-			}
-		}
-	})
+	done, delivered := countDelivered()
+	feed(t, d, 4000, 1000000, 20, 3, done)
 	if err := d.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	st := hub.Stats()
-	if delivered != 4000 || st.Requests != 200 {
-		t.Fatalf("%d delivered in %d requests; want 4000 in 200", delivered, st.Requests)
+	if n := delivered(); n != 4000 || st.Requests != 200 {
+		t.Fatalf("%d delivered in %d requests; want 4000 in 200", n, st.Requests)
 	}
 	// A request may dial while another's connection is on its way back to the idle pool.
 	if limit := inFlight + inFlight/2; st.Connections > int64(limit) {

@@ -137,30 +137,42 @@ func charAt(data []byte, i int) string {
 	return "character " + strconv.QuoteRune(r)
 }
 
-// check validates data and records its values in c, in one loop over the tokens: the open
-// containers are a stack (c.open), not a recursion.
+// check validates data and records its values in c.
 func (c *valueIndex) check(data []byte) *syntaxErr {
+	i, e := c.checkValue(data, skipWS(data, 0), 0)
+	if e != nil {
+		return e
+	}
+	if i = skipWS(data, i); i < len(data) {
+		return &syntaxErr{i, "unexpected " + charAt(data, i) + " after the top-level value"}
+	}
+	return nil
+}
+
+// checkValue validates the value at data[i] (no white space before it), inside depth
+// containers, records it in c, and returns the offset just past it. It reads the tokens in one
+// loop: the open containers are a stack (c.open), not a recursion.
+func (c *valueIndex) checkValue(data []byte, i, depth int) (int, *syntaxErr) {
 	var e *syntaxErr
-	i := skipWS(data, 0)
 	open := c.open[:0]
 	defer func() { c.open = open[:0] }()
 	// Each turn reads one value at i, then what follows it up to the next value.
 	for {
 		if i >= len(data) {
-			return &syntaxErr{i, "unexpected end of input, expecting a value"}
+			return i, &syntaxErr{i, "unexpected end of input, expecting a value"}
 		}
 		switch ch := data[i]; ch {
 		case '"':
 			start := i
 			if i, e = checkString(data, i); e != nil {
-				return e
+				return i, e
 			}
-			if len(open) <= maxStringDepth {
+			if depth+len(open) <= maxStringDepth {
 				c.vals = append(c.vals, ival{start, i})
 			}
 		case '{', '[':
-			if len(open) >= maxDepth {
-				return &syntaxErr{i, "nested deeper than " + strconv.Itoa(maxDepth)}
+			if depth+len(open) >= maxDepth {
+				return i, &syntaxErr{i, "nested deeper than " + strconv.Itoa(maxDepth)}
 			}
 			arr := 0
 			if ch == '[' {
@@ -176,38 +188,35 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 				break
 			}
 			if ch == '{' {
-				if i, e = c.checkKey(data, i, len(open) <= maxStringDepth); e != nil {
-					return e
+				if i, e = c.checkKey(data, i, depth+len(open) <= maxStringDepth); e != nil {
+					return i, e
 				}
 			}
 			continue
 		case 't':
 			if i, e = checkLiteral(data, i, "true"); e != nil {
-				return e
+				return i, e
 			}
 		case 'f':
 			if i, e = checkLiteral(data, i, "false"); e != nil {
-				return e
+				return i, e
 			}
 		case 'n':
 			if i, e = checkLiteral(data, i, "null"); e != nil {
-				return e
+				return i, e
 			}
 		default:
 			if ch != '-' && (ch < '0' || ch > '9') {
-				return &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a value"}
+				return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting a value"}
 			}
 			if i, e = checkNumber(data, i); e != nil {
-				return e
+				return i, e
 			}
 		}
 		// After a value: close the containers it ends, then a ',' leads to the next value.
 		for {
 			if len(open) == 0 {
-				if i = skipWS(data, i); i < len(data) {
-					return &syntaxErr{i, "unexpected " + charAt(data, i) + " after the top-level value"}
-				}
-				return nil
+				return i, nil
 			}
 			k := open[len(open)-1]
 			end := byte(']')
@@ -219,8 +228,8 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 			if i < len(data) && data[i] == ',' {
 				i = c.skipWS(data, i+1)
 				if end == '}' {
-					if i, e = c.checkKey(data, i, len(open) <= maxStringDepth); e != nil {
-						return e
+					if i, e = c.checkKey(data, i, depth+len(open) <= maxStringDepth); e != nil {
+						return i, e
 					}
 				}
 				break
@@ -231,7 +240,7 @@ func (c *valueIndex) check(data []byte) *syntaxErr {
 				open = open[:len(open)-1]
 				continue
 			}
-			return &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ',' or '" + string(end) + "'"}
+			return i, &syntaxErr{i, "unexpected " + charAt(data, i) + ", expecting ',' or '" + string(end) + "'"}
 		}
 	}
 }

@@ -12,6 +12,7 @@ type decoder struct {
 	data    []byte
 	ix      valueIndex // data's strings, objects and arrays, filled by checkJSONIndex
 	buf     []byte
+	ops     []byte // the operations onePass writes before the fields that lead the event
 	members []member
 }
 
@@ -56,25 +57,31 @@ func (dec *Decoder) Decode(value []byte, origin Origin) (Event, error) {
 func (dec *Decoder) DecodeTo(buf, value []byte, origin Origin) (Event, error) {
 	d := decoderPool.Get().(*decoder)
 	defer d.release()
-	if e := checkJSONIndex(value, &d.ix); e != nil {
-		return Event{}, e
-	}
 	d.data = value
 	// A buf with room for the usual event (the message and what the SDK's fields add, or all
 	// a decoder's buffer holds) takes the event as it is written, saving a copy of each body;
 	// else the body is written to the decoder's buffer and copied out.
 	own := d.buf
 	direct := cap(buf) >= min(len(value)+directRoom, bufCap)
+	out := d.buf[:0]
 	if direct {
-		d.buf = buf[:0]
-	} else {
-		d.buf = d.buf[:0]
+		out = buf[:0]
 	}
-	ev, e := d.decode(origin, dec.opts)
+	d.buf = out
+	ev, ok := d.onePass(origin, dec.opts)
+	if !ok { // an identity event, an unusual message or a refusal: see onepass.go
+		d.buf = out
+		if e := checkJSONIndex(value, &d.ix); e != nil {
+			d.buf = own
+			return Event{}, e
+		}
+		var e *Error
+		if ev, e = d.decode(origin, dec.opts); e != nil {
+			d.buf = own
+			return Event{}, e
+		}
+	}
 	d.buf = own // the pool keeps its own buffer, never buf nor what the event grew into
-	if e != nil {
-		return Event{}, e
-	}
 	if direct {
 		return ev, nil
 	}
@@ -95,6 +102,9 @@ func (d *decoder) release() {
 	d.data = nil
 	if cap(d.buf) > 4*bufCap {
 		d.buf = make([]byte, 0, bufCap)
+	}
+	if cap(d.ops) > 4*bufCap {
+		d.ops = make([]byte, 0, bufCap)
 	}
 	if cap(d.ix.vals) > 16<<10 {
 		d.ix = valueIndex{}
@@ -262,36 +272,15 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	if v := val(opsField); v[0] != '[' && !noOps {
 		return Event{}, messageErr(topFieldNames[opsField], "must be an array of operations, got "+kindName(v))
 	}
-	if insertID == "" {
-		if insertID = origin.InsertID; insertID == "" {
-			insertID = InsertIDFor(origin)
-		} else if e := carriedInsertID(insertID); e != nil {
-			return Event{}, e
-		}
+	insertID, ms, e := fromRecord(insertID, ms, origin)
+	if e != nil {
+		return Event{}, e
 	}
-	if ms < 0 {
-		t := origin.Timestamp
-		if t.IsZero() {
-			t = time.Now()
-		}
-		ms = t.UnixMilli()
-	}
-
-	b := d.buf
-	b = append(b, `{"$schema":"2","$insert_id":`...)
-	b = appendString(b, insertID)
-	b = append(b, `,"$time":`...)
-	b = strconv.AppendInt(b, ms, 10)
-	b = append(b, `,"env":`...)
-	b = appendString(b, opts.WorkspaceKey)
-	b = append(b, `,"distinct_id":`...)
-	b = appendString(b, distinctID)
-	b = append(b, `,"$user_operations":[`...)
-	d.buf = b
+	d.buf = appendHead(d.buf, insertID, ms, distinctID, opts)
 	// Once the event is over MaxEventBytes it will be refused as too_large, unless an operation
 	// is refused first: the output of the operations past the limit is counted in dropped and
 	// cut from d.buf, so that its size stays bounded whatever the size of the message.
-	opsStart, dropped := len(b), 0
+	opsStart, dropped := len(d.buf), 0
 	if !noOps {
 		ai := newArrIter(data, &d.ix, f[opsField].vs)
 		n := 0
@@ -315,9 +304,7 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 			n++
 		}
 	}
-	b = append(d.buf, `],"properties":{"$ss_sdk_version":`...)
-	b = appendString(b, opts.UserAgent)
-	b = append(b, `}}`...)
+	b := appendTail(d.buf, opts)
 	d.buf = b
 	if size := len(b) + dropped; size > MaxEventBytes {
 		return Event{}, &Error{Reason: ReasonTooLarge, Msg: "the event is " + strconv.Itoa(size) +
@@ -329,6 +316,47 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 		Time:       time.UnixMilli(ms).UTC(),
 		Body:       b, // d.buf: DecodeTo copies it out
 	}, nil
+}
+
+// fromRecord returns the insert id and time (epoch milliseconds) of an event whose message
+// gave insertID ("" when it gave none) and ms (-1 when it gave none), taking what is missing
+// from its record.
+func fromRecord(insertID string, ms int64, origin Origin) (string, int64, *Error) {
+	if insertID == "" {
+		if insertID = origin.InsertID; insertID == "" {
+			insertID = InsertIDFor(origin)
+		} else if e := carriedInsertID(insertID); e != nil {
+			return "", 0, e
+		}
+	}
+	if ms < 0 {
+		t := origin.Timestamp
+		if t.IsZero() {
+			t = time.Now()
+		}
+		ms = t.UnixMilli()
+	}
+	return insertID, ms, nil
+}
+
+// appendHead appends an event's fields up to its operations: up to `"$user_operations":[`.
+func appendHead(b []byte, insertID string, ms int64, distinctID []byte, opts Options) []byte {
+	b = append(b, `{"$schema":"2","$insert_id":`...)
+	b = appendString(b, insertID)
+	b = append(b, `,"$time":`...)
+	b = strconv.AppendInt(b, ms, 10)
+	b = append(b, `,"env":`...)
+	b = appendString(b, opts.WorkspaceKey)
+	b = append(b, `,"distinct_id":`...)
+	b = appendString(b, distinctID)
+	return append(b, `,"$user_operations":[`...)
+}
+
+// appendTail appends an event's fields after its operations, from the operations' ']'.
+func appendTail(b []byte, opts Options) []byte {
+	b = append(b, `],"properties":{"$ss_sdk_version":`...)
+	b = appendString(b, opts.UserAgent)
+	return append(b, `}}`...)
 }
 
 // describe names a value for an error: a string quoted (and cut), else its type.

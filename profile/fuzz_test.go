@@ -12,7 +12,8 @@ import (
 )
 
 // FuzzDecode checks that Decode never panics, returns only *Error, and that every event it
-// accepts is compact valid JSON within the size limit that decodes back to itself.
+// accepts is compact valid JSON within the size limit that decodes back to itself; and that a
+// message the one-pass path accepts is decoded as the indexed path decodes it.
 func FuzzDecode(f *testing.F) {
 	for _, tc := range vectorCases {
 		f.Add([]byte(tc.message))
@@ -26,6 +27,9 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"distinct_id":"u","$user_operations":[{"$append":{"$androidpush":"t","$pushvendor":"xiaomi"},"$unset":["a"]}],"$time":1,"env":"WS"}`))
 	f.Add([]byte(`{"distinct_id":"u","operations":[{"append":{"$webpush":{"endpoint":"e"},"$id_provider":"VAPID"}},{"remove":{"$slack":{"user_id":"U1"}}}],"time":"2024-01-01T00:00:00Z","event_id":"e1"}`))
 	f.Add([]byte(`{"distinct_id":"\u00a0u\u2028","operations":[{"set":{"k\ud83d\ude00":"\ud800","a":[{"b":{}}]}}]}`))
+	for _, m := range onePassSeeds {
+		f.Add([]byte(m))
+	}
 	opts := Options{WorkspaceKey: "WS", UserAgent: "profile-ingest/fuzz"}
 	origin := Origin{Topic: "t", Partition: 1, Offset: 2, Timestamp: time.UnixMilli(1700000000000)}
 	dec, err := NewDecoder(opts)
@@ -41,6 +45,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("checkJSON = %q, the recursive reference %q on %q", got, want, value)
 		}
 		checkIndex(t, value)
+		sameAsIndexed(t, value, origin, opts)
 		ev, err := dec.Decode(value, origin)
 		if err != nil {
 			var e *Error
@@ -185,4 +190,18 @@ func TestUTCMillisReadsCommonShapes(t *testing.T) {
 			t.Errorf("%q is left to time.Parse", s)
 		}
 	}
+}
+
+// FuzzLowerIs: lowerIs agrees with strings.ToLower for every provider name.
+func FuzzLowerIs(f *testing.F) {
+	for _, s := range []string{"FCM", "fcm", "fcmx", "fc", "Xiaomi", "\u212aapns", "OPPO", "vapid\u0130", "ApNs"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		for _, name := range []string{"fcm", "xiaomi", "oppo", "apns", "vapid", "k", ""} {
+			if got, want := lowerIs([]byte(p), name), strings.ToLower(p) == name; got != want {
+				t.Fatalf("lowerIs(%q, %q) = %v, strings.ToLower says %v", p, name, got, want)
+			}
+		}
+	})
 }

@@ -339,16 +339,16 @@ func (d *decoder) channelValue(l, pl loc, ch channel, vs, ve, pvs, pve int) *Err
 }
 
 // lowerIs reports whether strings.ToLower(string(p)) == name, without a copy when p is ASCII.
+// It stops at the first ASCII byte that differs: ToLower maps the ASCII bytes before it, and
+// it, to themselves or their lower case.
 func lowerIs(p []byte, name string) bool {
-	for _, c := range p {
+	for i, c := range p {
 		if c >= utf8.RuneSelf {
 			return strings.ToLower(string(p)) == name
 		}
-	}
-	if len(p) != len(name) {
-		return false
-	}
-	for i, c := range p {
+		if i >= len(name) {
+			return false
+		}
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
@@ -356,7 +356,7 @@ func lowerIs(p []byte, name string) bool {
 			return false
 		}
 	}
-	return true
+	return len(p) == len(name)
 }
 
 func hasNext(it *objIter) bool {

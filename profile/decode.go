@@ -30,6 +30,9 @@ var decoderPool = sync.Pool{New: func() any {
 // immutable and safe for concurrent use.
 type Decoder struct {
 	opts Options
+	// The event's parts that are the same for every message, written once:
+	// `,"env":<key>,"distinct_id":` and `],"properties":{"$ss_sdk_version":<agent>}}`.
+	env, tail string
 }
 
 // NewDecoder returns a Decoder for opts, or the error of opts.Validate naming the unusable field.
@@ -37,7 +40,11 @@ func NewDecoder(opts Options) (*Decoder, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Decoder{opts: opts}, nil
+	return &Decoder{
+		opts: opts,
+		env:  string(appendString([]byte(`,"env":`), opts.WorkspaceKey)) + `,"distinct_id":`,
+		tail: string(appendString([]byte(`],"properties":{"$ss_sdk_version":`), opts.UserAgent)) + `}}`,
+	}, nil
 }
 
 // Decode turns one message (a Kafka record's value) into the identity event to send, or
@@ -68,7 +75,7 @@ func (dec *Decoder) DecodeTo(buf, value []byte, origin Origin) (Event, error) {
 		out = buf[:0]
 	}
 	d.buf = out
-	ev, ok := d.onePass(origin, dec.opts)
+	ev, ok := d.onePass(origin, dec)
 	if !ok { // an identity event, an unusual message or a refusal: see onepass.go
 		d.buf = out
 		if e := checkJSONIndex(value, &d.ix); e != nil {
@@ -76,7 +83,7 @@ func (dec *Decoder) DecodeTo(buf, value []byte, origin Origin) (Event, error) {
 			return Event{}, e
 		}
 		var e *Error
-		if ev, e = d.decode(origin, dec.opts); e != nil {
+		if ev, e = d.decode(origin, dec); e != nil {
 			d.buf = own
 			return Event{}, e
 		}
@@ -159,7 +166,8 @@ var topFieldNames = [nFields]string{"distinct_id", "operations", "event_id", "ti
 
 type span struct{ vs, ve int }
 
-func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
+func (d *decoder) decode(origin Origin, dec *Decoder) (Event, *Error) {
+	opts := dec.opts
 	data := d.data
 	start := skipWS(data, 0)
 	if data[start] != '{' {
@@ -276,7 +284,7 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 	if e != nil {
 		return Event{}, e
 	}
-	d.buf = appendHead(d.buf, insertID, ms, distinctID, opts)
+	d.buf = appendHead(d.buf, insertID, ms, distinctID, dec)
 	// Once the event is over MaxEventBytes it will be refused as too_large, unless an operation
 	// is refused first: the output of the operations past the limit is counted in dropped and
 	// cut from d.buf, so that its size stays bounded whatever the size of the message.
@@ -304,7 +312,7 @@ func (d *decoder) decode(origin Origin, opts Options) (Event, *Error) {
 			n++
 		}
 	}
-	b := appendTail(d.buf, opts)
+	b := append(d.buf, dec.tail...)
 	d.buf = b
 	if size := len(b) + dropped; size > MaxEventBytes {
 		return Event{}, &Error{Reason: ReasonTooLarge, Msg: "the event is " + strconv.Itoa(size) +
@@ -340,23 +348,14 @@ func fromRecord(insertID string, ms int64, origin Origin) (string, int64, *Error
 }
 
 // appendHead appends an event's fields up to its operations: up to `"$user_operations":[`.
-func appendHead(b []byte, insertID string, ms int64, distinctID []byte, opts Options) []byte {
+func appendHead(b []byte, insertID string, ms int64, distinctID []byte, dec *Decoder) []byte {
 	b = append(b, `{"$schema":"2","$insert_id":`...)
 	b = appendString(b, insertID)
 	b = append(b, `,"$time":`...)
 	b = strconv.AppendInt(b, ms, 10)
-	b = append(b, `,"env":`...)
-	b = appendString(b, opts.WorkspaceKey)
-	b = append(b, `,"distinct_id":`...)
+	b = append(b, dec.env...)
 	b = appendString(b, distinctID)
 	return append(b, `,"$user_operations":[`...)
-}
-
-// appendTail appends an event's fields after its operations, from the operations' ']'.
-func appendTail(b []byte, opts Options) []byte {
-	b = append(b, `],"properties":{"$ss_sdk_version":`...)
-	b = appendString(b, opts.UserAgent)
-	return append(b, `}}`...)
 }
 
 // describe names a value for an error: a string quoted (and cut), else its type.

@@ -45,7 +45,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("checkJSON = %q, the recursive reference %q on %q", got, want, value)
 		}
 		checkIndex(t, value)
-		sameAsIndexed(t, value, origin, opts)
+		sameAsIndexed(t, value, origin, dec)
 		ev, err := dec.Decode(value, origin)
 		if err != nil {
 			var e *Error

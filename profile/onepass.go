@@ -13,11 +13,12 @@ import (
 // index, so a refusal and its text always come from one place, and a message the one-pass path
 // accepts is decoded exactly as the indexed path decodes it (FuzzDecode compares the two).
 //
-// Operations it does not write itself (set_preferred_language, webpush, a "$" key, an escaped
-// key, ...) are indexed alone and written by v1Op, which the indexed path uses too.
+// Operations it does not write itself (set_preferred_language, set_timezone, a "$" key but
+// email, sms and whatsapp, an escaped key, ...) are indexed alone and written by v1Op, which
+// the indexed path uses too.
 
 // onePass decodes d.data, a v1 message, into d.buf (scratch: d.ops), or reports ok = false.
-func (d *decoder) onePass(origin Origin, opts Options) (ev Event, ok bool) {
+func (d *decoder) onePass(origin Origin, dec *Decoder) (ev Event, ok bool) {
 	data := d.data
 	i, _ := wsAt(data, 0)
 	if i >= len(data) || data[i] != '{' {
@@ -91,9 +92,9 @@ func (d *decoder) onePass(origin Origin, opts Options) (ev Event, ok bool) {
 	if e != nil {
 		return Event{}, false
 	}
-	b := appendHead(d.buf, insertID, ms, distinctID, opts)
+	b := appendHead(d.buf, insertID, ms, distinctID, dec)
 	b = append(b, d.ops...)
-	b = appendTail(b, opts)
+	b = append(b, dec.tail...)
 	d.buf = b
 	if len(b) > MaxEventBytes { // the indexed path says by how much
 		return Event{}, false
@@ -275,7 +276,8 @@ func (d *decoder) onePassKV(data []byte, i int, kind opKind) (int, bool) {
 }
 
 // onePassChannel writes the value of an add_* or remove_* at data[i]: a plain string of
-// email, sms, whatsapp, androidpush or iospush, or a push channel's {"token", "provider"}.
+// email, sms, whatsapp, androidpush or iospush, a push channel's {"token", "provider"}, or the
+// object of webpush, slack or ms_teams.
 func (d *decoder) onePassChannel(data []byte, i int, ch channel) (int, bool) {
 	d.ops = append(d.ops, '{')
 	d.ops = append(d.ops, channelHeads[ch]...)
@@ -294,6 +296,23 @@ func (d *decoder) onePassChannel(data []byte, i int, ch channel) (int, bool) {
 		return end, true
 	case data[i] == '{' && (ch == chAndroidPush || ch == chIOSPush):
 		return d.onePassPushObject(data, i, ch)
+	case data[i] == '{' && ch >= chWebPush: // webpush, slack, ms_teams: a non-empty object, copied
+		end, spaced, ok := scanValue(data, i, 3)
+		if j, _ := wsAt(data, i+1); !ok || data[j] == '}' {
+			return end, false
+		}
+		if spaced {
+			d.ops = appendCompact(d.ops, data[i:end])
+		} else {
+			d.ops = append(d.ops, data[i:end]...)
+		}
+		if ch.push() {
+			d.ops = append(d.ops, `,"$id_provider":"`...)
+			d.ops = append(d.ops, pushProviders(ch)[0]...)
+			d.ops = append(d.ops, '"')
+		}
+		d.ops = append(d.ops, '}')
+		return end, true
 	}
 	return i, false
 }

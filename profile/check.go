@@ -379,3 +379,98 @@ func checkNumber(data []byte, i int) (int, *syntaxErr) {
 	}
 	return i, nil
 }
+
+// The one-pass path (onepass.go) validates as it goes, with these two, which find where a
+// string or value ends without recording it.
+
+// scanString validates the string at data[i] ('"') and returns the offset past it, and whether
+// it is plain: printable ASCII without escapes, the same bytes unquoted and as appendString
+// writes them.
+func scanString(data []byte, i int) (end int, plain, ok bool) {
+	j := i + 1
+	for j+8 <= len(data) {
+		m := notPlain8(load64(data, j))
+		if m != 0 {
+			j += bits.TrailingZeros64(m) >> 3
+			break
+		}
+		j += 8
+	}
+	for j < len(data) && strPlain[data[j]] {
+		j++
+	}
+	if j < len(data) && data[j] == '"' {
+		return j + 1, true, true
+	}
+	end, e := checkString(data, i)
+	return end, false, e == nil
+}
+
+// scanValue validates the value at data[i] inside depth containers and returns the offset
+// past it, and whether it has white space to compact.
+func scanValue(data []byte, i, depth int) (end int, spaced, ok bool) {
+	if i >= len(data) {
+		return i, false, false
+	}
+	var e *syntaxErr
+	switch c := data[i]; c {
+	case '"':
+		end, _, ok = scanString(data, i)
+		return end, false, ok
+	case '{', '[':
+		if depth >= maxDepth {
+			return i, false, false
+		}
+		closing := c + 2 // '}' or ']'
+		i, spaced = wsAt(data, i+1)
+		if i < len(data) && data[i] == closing {
+			return i + 1, spaced, true
+		}
+		for {
+			var sp bool
+			if c == '{' {
+				if i >= len(data) || data[i] != '"' {
+					return i, false, false
+				}
+				if i, _, ok = scanString(data, i); !ok {
+					return i, false, false
+				}
+				j, sp1 := wsAt(data, i)
+				if j >= len(data) || data[j] != ':' {
+					return j, false, false
+				}
+				i, sp = wsAt(data, j+1)
+				spaced = spaced || sp1 || sp
+			}
+			if i, sp, ok = scanValue(data, i, depth+1); !ok {
+				return i, false, false
+			}
+			spaced = spaced || sp
+			if i, sp = wsAt(data, i); i >= len(data) {
+				return i, false, false
+			}
+			spaced = spaced || sp
+			switch data[i] {
+			case ',':
+				i, sp = wsAt(data, i+1)
+				spaced = spaced || sp
+			case closing:
+				return i + 1, spaced, true
+			default:
+				return i, false, false
+			}
+		}
+	case 't':
+		end, e = checkLiteral(data, i, "true")
+	case 'f':
+		end, e = checkLiteral(data, i, "false")
+	case 'n':
+		end, e = checkLiteral(data, i, "null")
+	default:
+		if c != '-' && (c < '0' || c > '9') {
+			return i, false, false
+		}
+		end, e = checkNumber(data, i)
+	}
+	return end, false, e == nil
+}

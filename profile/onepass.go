@@ -2,7 +2,6 @@ package profile
 
 import (
 	"bytes"
-	"math/bits"
 	"time"
 )
 
@@ -54,7 +53,7 @@ func (d *decoder) onePass(origin Origin, dec *Decoder) (ev Event, ok bool) {
 			return Event{}, false
 		}
 		f[id] = span{vs, i}
-		if i, ok = next(data, i, '}'); !ok {
+		if i, ok = nextAt(data, i, '}'); !ok {
 			return Event{}, false
 		}
 		if data[i] == '}' {
@@ -121,7 +120,7 @@ func (d *decoder) onePassOps(data []byte, i int) (int, bool) {
 		if i, ok = d.onePassOp(data, i, n); !ok || len(d.ops) > MaxEventBytes {
 			return i, false
 		}
-		if i, ok = next(data, i, ']'); !ok {
+		if i, ok = nextAt(data, i, ']'); !ok {
 			return i, false
 		}
 		if data[i] == ']' {
@@ -232,46 +231,35 @@ func (d *decoder) onePassKV(data []byte, i int, kind opKind) (int, bool) {
 		if i, ok = colon(data, ke); !ok {
 			return i, false
 		}
+		var ve int
 		if ch != chNone {
 			if data[i] != '"' {
 				return i, false
 			}
-			if i, ok = d.onePassChannelString(data, i, ch); !ok {
-				return i, false
+			if ve, ok = d.onePassChannelString(data, i, ch); !ok {
+				return ve, false
 			}
-			if i, ok = next(data, i, '}'); !ok {
-				return i, false
-			}
-			if data[i] == '}' {
-				d.ops = append(d.ops, '}')
-				return i + 1, true
-			}
-			i, _ = wsAt(data, i+1)
-			continue
-		}
-		ve, spaced, ok := scanValue(data, i, 4)
-		if !ok {
-			return i, false
-		}
-		switch v := data[i]; {
-		case kind == opIncrement && v != '-' && (v < '0' || v > '9'):
-			return i, false
-		case (kind == opAppend || kind == opRemove) && v == 'n':
-			return i, false
-		}
-		if spaced {
-			d.ops = appendCompact(d.ops, data[i:ve])
 		} else {
-			d.ops = append(d.ops, data[i:ve]...)
+			var spaced bool
+			if ve, spaced, ok = scanValue(data, i, 4); !ok {
+				return ve, false
+			}
+			switch v := data[i]; {
+			case kind == opIncrement && v != '-' && (v < '0' || v > '9'):
+				return i, false
+			case (kind == opAppend || kind == opRemove) && v == 'n':
+				return i, false
+			}
+			if spaced {
+				d.ops = appendCompact(d.ops, data[i:ve])
+			} else {
+				d.ops = append(d.ops, data[i:ve]...)
+			}
 		}
-		if i, ok = next(data, ve, '}'); !ok {
-			return i, false
+		var done bool
+		if i, done, ok = d.after(data, ve, '}'); !ok || done {
+			return i, ok
 		}
-		if data[i] == '}' {
-			d.ops = append(d.ops, '}')
-			return i + 1, true
-		}
-		i, _ = wsAt(data, i+1)
 	}
 }
 
@@ -281,23 +269,18 @@ func (d *decoder) onePassKV(data []byte, i int, kind opKind) (int, bool) {
 func (d *decoder) onePassChannel(data []byte, i int, ch channel) (int, bool) {
 	d.ops = append(d.ops, '{')
 	d.ops = append(d.ops, channelHeads[ch]...)
+	var end int
 	switch {
 	case data[i] == '"' && ch >= chEmail && ch <= chIOSPush:
-		end, ok := d.onePassChannelString(data, i, ch)
-		if !ok {
+		var ok bool
+		if end, ok = d.onePassChannelString(data, i, ch); !ok {
 			return end, false
 		}
-		if ch.push() {
-			d.ops = append(d.ops, `,"$id_provider":"`...)
-			d.ops = append(d.ops, pushProviders(ch)[0]...)
-			d.ops = append(d.ops, '"')
-		}
-		d.ops = append(d.ops, '}')
-		return end, true
 	case data[i] == '{' && (ch == chAndroidPush || ch == chIOSPush):
 		return d.onePassPushObject(data, i, ch)
 	case data[i] == '{' && ch >= chWebPush: // webpush, slack, ms_teams: a non-empty object, copied
-		end, spaced, ok := scanValue(data, i, 3)
+		var spaced, ok bool
+		end, spaced, ok = scanValue(data, i, 3)
 		if j, _ := wsAt(data, i+1); !ok || data[j] == '}' {
 			return end, false
 		}
@@ -306,15 +289,16 @@ func (d *decoder) onePassChannel(data []byte, i int, ch channel) (int, bool) {
 		} else {
 			d.ops = append(d.ops, data[i:end]...)
 		}
-		if ch.push() {
-			d.ops = append(d.ops, `,"$id_provider":"`...)
-			d.ops = append(d.ops, pushProviders(ch)[0]...)
-			d.ops = append(d.ops, '"')
-		}
-		d.ops = append(d.ops, '}')
-		return end, true
+	default:
+		return i, false
 	}
-	return i, false
+	if ch.push() {
+		d.ops = append(d.ops, `,"$id_provider":"`...)
+		d.ops = append(d.ops, pushProviders(ch)[0]...)
+		d.ops = append(d.ops, '"')
+	}
+	d.ops = append(d.ops, '}')
+	return end, true
 }
 
 // onePassChannelString writes the channel value at data[i], a string without escapes or
@@ -367,7 +351,7 @@ func (d *decoder) onePassPushObject(data []byte, i int, ch channel) (int, bool) 
 			return i, false
 		}
 		*s = span{i, end}
-		if i, ok = next(data, end, '}'); !ok {
+		if i, ok = nextAt(data, end, '}'); !ok {
 			return i, false
 		}
 		if data[i] == '}' {
@@ -429,15 +413,26 @@ func (d *decoder) onePassUnset(data []byte, i int) (int, bool) {
 			d.ops = append(d.ops, ',')
 		}
 		d.ops = append(d.ops, data[i:end]...)
-		if i, ok = next(data, end, ']'); !ok {
-			return i, false
+		var done bool
+		if i, done, ok = d.after(data, end, ']'); !ok || done {
+			return i, ok
 		}
-		if data[i] == ']' {
-			d.ops = append(d.ops, ']')
-			return i + 1, true
-		}
-		i, _ = wsAt(data, i+1)
 	}
+}
+
+// after reads what follows a member or element that ends at i in a container that closing
+// closes: at its end, it appends closing to d.ops and reports done with the offset past it;
+// else it returns the offset of the next member or element.
+func (d *decoder) after(data []byte, i int, closing byte) (next int, done, ok bool) {
+	if i, ok = nextAt(data, i, closing); !ok {
+		return i, false, false
+	}
+	if data[i] == closing {
+		d.ops = append(d.ops, closing)
+		return i + 1, true, true
+	}
+	i, _ = wsAt(data, i+1)
+	return i, false, true
 }
 
 // plainEmail is checkEmail(s) == "" for the contents s of a plain string, whose only
@@ -475,101 +470,9 @@ func colon(data []byte, i int) (int, bool) {
 	return i, i < len(data)
 }
 
-// next returns the offset of the ',' or closing bracket after a member or element that ends
+// nextAt returns the offset of the ',' or closing bracket after a member or element that ends
 // at i.
-func next(data []byte, i int, closing byte) (int, bool) {
+func nextAt(data []byte, i int, closing byte) (int, bool) {
 	i, _ = wsAt(data, i)
 	return i, i < len(data) && (data[i] == ',' || data[i] == closing)
-}
-
-// scanString validates the string at data[i] ('"') and returns the offset past it, and whether
-// it is plain: printable ASCII without escapes, the same bytes unquoted and as appendString
-// writes them.
-func scanString(data []byte, i int) (end int, plain, ok bool) {
-	j := i + 1
-	for j+8 <= len(data) {
-		m := notPlain8(load64(data, j))
-		if m != 0 {
-			j += bits.TrailingZeros64(m) >> 3
-			break
-		}
-		j += 8
-	}
-	for j < len(data) && strPlain[data[j]] {
-		j++
-	}
-	if j < len(data) && data[j] == '"' {
-		return j + 1, true, true
-	}
-	end, e := checkString(data, i)
-	return end, false, e == nil
-}
-
-// scanValue validates the value at data[i] inside depth containers and returns the offset
-// past it, and whether it has white space to compact.
-func scanValue(data []byte, i, depth int) (end int, spaced, ok bool) {
-	if i >= len(data) {
-		return i, false, false
-	}
-	var e *syntaxErr
-	switch c := data[i]; c {
-	case '"':
-		end, _, ok = scanString(data, i)
-		return end, false, ok
-	case '{', '[':
-		if depth >= maxDepth {
-			return i, false, false
-		}
-		closing := c + 2 // '}' or ']'
-		i, spaced = wsAt(data, i+1)
-		if i < len(data) && data[i] == closing {
-			return i + 1, spaced, true
-		}
-		for {
-			var sp bool
-			if c == '{' {
-				if i >= len(data) || data[i] != '"' {
-					return i, false, false
-				}
-				if i, _, ok = scanString(data, i); !ok {
-					return i, false, false
-				}
-				j, sp1 := wsAt(data, i)
-				if j >= len(data) || data[j] != ':' {
-					return j, false, false
-				}
-				i, sp = wsAt(data, j+1)
-				spaced = spaced || sp1 || sp
-			}
-			if i, sp, ok = scanValue(data, i, depth+1); !ok {
-				return i, false, false
-			}
-			spaced = spaced || sp
-			if i, sp = wsAt(data, i); i >= len(data) {
-				return i, false, false
-			}
-			spaced = spaced || sp
-			switch data[i] {
-			case ',':
-				i, sp = wsAt(data, i+1)
-				spaced = spaced || sp
-			case closing:
-				return i + 1, spaced, true
-			default:
-				return i, false, false
-			}
-		}
-	case 't':
-		end, e = checkLiteral(data, i, "true")
-	case 'f':
-		end, e = checkLiteral(data, i, "false")
-	case 'n':
-		end, e = checkLiteral(data, i, "null")
-	default:
-		if c != '-' && (c < '0' || c > '9') {
-			return i, false, false
-		}
-		end, e = checkNumber(data, i)
-	}
-	return end, false, e == nil
 }
